@@ -1,0 +1,61 @@
+# b24crm — every task a user or CI runs. Each target installs what it needs into $(VENV) first.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+PY := $(BIN)/python
+STAMP := $(VENV)/.installed
+PEERS_STAMP := $(VENV)/.installed-peers
+PYTEST_ARGS ?=
+
+.PHONY: all install generate check-generated test lint demo bench docs snapshot-update clean
+
+all: test
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "b24crm needs Python 3.11+")'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[codegen,test,dev]'
+	@touch $@
+
+$(PEERS_STAMP): $(STAMP)
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[codegen,test,dev,peers]'
+	@touch $@
+
+install: $(STAMP)
+
+## generate: spec/ -> generated/b24crm (validates the spec first; lists every problem)
+generate: $(STAMP)
+	$(PY) -m codegen
+
+## check-generated: fail if generated/ is not exactly what the generator writes
+check-generated: $(STAMP)
+	$(PY) -m codegen --check
+
+## test: the whole suite (spec, codegen snapshots, runtime, emulator, integration, peers, reliability)
+test: $(PEERS_STAMP)
+	$(PY) -m codegen --check
+	$(PY) tools/run_pytest.py $(PYTEST_ARGS)
+
+## lint: ruff and mypy --strict, generated code included
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/mypy --strict generated/b24crm codegen
+
+## demo: a realistic job against the embedded emulator
+demo: $(STAMP)
+	$(PY) examples/demo.py
+
+## bench: b24crm vs fast_bitrix24 and b24pysdk on the same emulator; rewrites BENCHMARKS.md
+bench: $(PEERS_STAMP)
+	$(PY) bench/run.py
+
+## docs: the method reference in docs/reference.md, from the spec
+docs: $(STAMP)
+	$(PY) -m codegen.docs
+
+## snapshot-update: re-record snapshots (always the full suite, so stale snapshots are removed)
+snapshot-update: $(PEERS_STAMP)
+	$(PY) -m pytest --snapshot-update
+
+clean:
+	rm -rf $(VENV) build dist .mypy_cache .ruff_cache

@@ -1,0 +1,429 @@
+"""Validated spec -> IR. Every naming, typing and default decision the templates print is made here."""
+
+from __future__ import annotations
+
+import json
+import pprint
+import textwrap
+from collections.abc import Mapping
+from typing import Any
+
+from codegen import ir
+from codegen.load import LoadedSpec
+from codegen.naming import constant, pascal, snake
+
+#: Schema keywords the runtime validator reads; everything else is dropped from embedded request schemas.
+VALIDATION_KEYWORDS = frozenset(
+    {
+        "type",
+        "enum",
+        "const",
+        "properties",
+        "required",
+        "additionalProperties",
+        "items",
+        "minItems",
+        "maxItems",
+        "uniqueItems",
+        "minLength",
+        "maxLength",
+        "pattern",
+        "minimum",
+        "maximum",
+        "allOf",
+        "if",
+        "then",
+        "else",
+        "minProperties",
+        "maxProperties",
+    }
+)
+KIND_BASES = {
+    "rate_limited": "RateLimited",
+    "auth": "AuthError",
+    "access_denied": "AccessDenied",
+    "not_found": "NotFound",
+    "invalid_params": "InvalidParams",
+    "server_error": "ServerError",
+}
+DOC_WIDTH = 100
+
+
+def _types(schema: Mapping[str, Any]) -> list[str]:
+    t = schema.get("type", [])
+    return [t] if isinstance(t, str) else list(t)
+
+
+def doc_escape(text: str) -> str:
+    """Text safe inside a triple-quoted docstring."""
+    return text.replace("\\", "\\\\").replace('"""', '\\"\\"\\"').strip()
+
+
+def wrap(text: str, width: int = DOC_WIDTH) -> tuple[str, ...]:
+    lines: list[str] = []
+    for para in doc_escape(text).split("\n"):
+        lines += textwrap.wrap(para, width=width, break_long_words=False, break_on_hyphens=False) or [""]
+    while lines and not lines[-1]:
+        lines.pop()
+    return tuple(lines)
+
+
+def _hanging(text: str, width: int = DOC_WIDTH - 4) -> list[str]:
+    """An ``Args:``/``Attributes:`` entry: first line indented 4, continuation lines 8."""
+    lines = textwrap.wrap(doc_escape(text), width=width, break_long_words=False, break_on_hyphens=False)
+    return [("    " if i == 0 else "        ") + line for i, line in enumerate(lines)]
+
+
+def tidy(lines: list[str]) -> tuple[str, ...]:
+    """No runs of blank lines, none at either end."""
+    out: list[str] = []
+    for line in lines:
+        if line or (out and out[-1]):
+            out.append(line)
+    while out and not out[-1]:
+        out.pop()
+    return tuple(out) or ("",)
+
+
+def one_line(text: str) -> str:
+    return " ".join(doc_escape(text).split())
+
+
+class _Builder:
+    def __init__(self, spec: LoadedSpec) -> None:
+        self.spec = spec
+        self.enums: dict[str, ir.EnumDef] = {}
+        self.models: dict[str, ir.Model] = {}
+        self.model_deps: dict[str, set[str]] = {}
+        self.errors: dict[str, ir.ErrorClass] = {}
+
+    # ---- types -------------------------------------------------------------------------------
+
+    def type_expr(
+        self, schema: Mapping[str, Any], *, request: bool, qualified: bool, deps: set[str] | None = None
+    ) -> str:
+        """The Python annotation for ``schema`` (without the request-side ``| Unset``)."""
+        types = _types(schema)
+        nullable = "null" in types
+        wire_type = schema.get("x-b24-wire-type")
+        base: str
+        if "enum" in schema and schema.get("title"):
+            enum_def = self.enum(schema)
+            raw = enum_def.base
+            base = f"enums.{enum_def.name} | {raw}"
+        elif "properties" in schema:
+            name = self.model(schema, request=request)
+            if deps is not None:
+                deps.add(name)
+            base = f"models.{name}" if qualified else name
+            if request:
+                base += " | Mapping[str, Any]"
+        elif wire_type == "numeric-string":
+            base = "int"
+        elif wire_type == "yn-bool":
+            base = "bool"
+        else:
+            concrete = [t for t in types if t != "null"]
+            if "object" in concrete:
+                concrete = ["object"]
+            if len(concrete) != 1:
+                base = "Any"
+            else:
+                base = self._simple(concrete[0], schema, request=request, qualified=qualified, deps=deps)
+        if nullable and base != "Any":
+            base += " | None"
+        return base
+
+    def _simple(
+        self, kind: str, schema: Mapping[str, Any], *, request: bool, qualified: bool, deps: set[str] | None
+    ) -> str:
+        if kind == "string":
+            return "datetime.datetime" if schema.get("format") == "date-time" else "str"
+        if kind == "integer":
+            return "int"
+        if kind == "number":
+            return "float"
+        if kind == "boolean":
+            return "bool"
+        if kind == "array":
+            items = schema.get("items")
+            inner = (
+                self.type_expr(items, request=request, qualified=qualified, deps=deps)
+                if isinstance(items, Mapping)
+                else "Any"
+            )
+            return f"Sequence[{inner}]" if request else f"list[{inner}]"
+        if kind == "object":
+            extra = schema.get("additionalProperties", True)
+            inner = (
+                self.type_expr(extra, request=request, qualified=qualified, deps=deps)
+                if isinstance(extra, Mapping)
+                else "Any"
+            )
+            return f"Mapping[str, {inner}]" if request else f"dict[str, {inner}]"
+        return "Any"
+
+    def enum(self, schema: Mapping[str, Any]) -> ir.EnumDef:
+        name = schema["title"]
+        if name in self.enums:
+            return self.enums[name]
+        values = [v for v in schema["enum"] if v is not None]
+        names = schema.get("x-b24-enum-names")
+        base = "int" if all(isinstance(v, int) and not isinstance(v, bool) for v in values) else "str"
+        members = tuple(
+            ir.EnumMember(
+                name=(names[i] if names else snake(str(v)).rstrip("_").upper()),
+                value_expr=repr(v if base == "int" else str(v)),
+            )
+            for i, v in enumerate(values)
+        )
+        doc = wrap(schema.get("description", f"Values of {name}."))
+        enum_def = ir.EnumDef(name=name, base=base, doc_lines=doc, members=members)
+        self.enums[name] = enum_def
+        return enum_def
+
+    def model(self, schema: Mapping[str, Any], *, request: bool) -> str:
+        name: str = schema["title"]
+        if name in self.models:
+            return name
+        self.models[name] = None  # type: ignore[assignment]  # reserve: recursion guard
+        deps: set[str] = set()
+        required = set(schema.get("required", ()))
+        fields: list[ir.Field] = []
+        for wire, sub in schema["properties"].items():
+            expr = self.type_expr(sub, request=request, qualified=False, deps=deps)
+            metadata = {"wire": wire}
+            if sub.get("x-b24-wire-type") == "yn-bool":
+                metadata["wire_type"] = "yn-bool"
+            if wire in required:
+                default = None
+            elif request:
+                expr, default = _with_unset(expr), "UNSET"
+            else:
+                default = "None"
+                if not expr.endswith("| None") and expr != "Any":
+                    expr += " | None"
+            fields.append(
+                ir.Field(
+                    py_name=snake(wire),
+                    wire_name=wire,
+                    type_expr=expr,
+                    default_expr=default,
+                    metadata_expr=json.dumps(metadata),
+                    doc=one_line(sub.get("description", "")),
+                )
+            )
+        doc = list(wrap(schema.get("description", name)))
+        if fields:
+            doc += ["", "Attributes:"]
+            for f in fields:
+                doc += _hanging(f"{f.py_name}: ``{f.wire_name}``" + (f" — {f.doc}" if f.doc else ""))
+        self.models[name] = ir.Model(
+            name=name,
+            doc_lines=tidy(doc),
+            fields=tuple(fields),
+            keeps_unknown=not request,
+            source=str(schema.get("x-b24-source", "")),
+        )
+        self.model_deps[name] = deps - {name}
+        return name
+
+    # ---- errors ------------------------------------------------------------------------------
+
+    def error_ref(self, row: Mapping[str, Any]) -> ir.ErrorRef:
+        name = row["name"]
+        if name not in self.errors:
+            meaning = str(row.get("meaning", ""))
+            self.errors[name] = ir.ErrorClass(
+                name=name,
+                base=KIND_BASES[row["kind"]],
+                code_expr=repr(str(row["code"])),
+                message_expr=repr(str(row["message"])),
+                status=int(row["status"]),
+                meaning_expr=repr(one_line(meaning)),
+                doc_lines=wrap(f"{row['message']} — {meaning}".strip(" —")),
+            )
+        return ir.ErrorRef(
+            class_name=name,
+            code_expr=repr(str(row["code"])),
+            message_expr=repr(str(row["message"])),
+            status=int(row["status"]),
+        )
+
+    # ---- methods -----------------------------------------------------------------------------
+
+    def method(self, name: str, op: Mapping[str, Any]) -> ir.Method:
+        body_schema: Mapping[str, Any] | None = None
+        if op.get("requestBody"):
+            body_schema = op["requestBody"]["content"]["application/json"]["schema"]
+        params: list[ir.Param] = []
+        if body_schema is not None:
+            required = set(body_schema.get("required", ()))
+            ordered = sorted(body_schema["properties"].items(), key=lambda kv: kv[0] not in required)
+            for wire, sub in ordered:
+                expr = self.type_expr(sub, request=True, qualified=True)
+                default = None if wire in required else "UNSET"
+                if default is not None:
+                    expr = _with_unset(expr)
+                params.append(ir.Param(snake(wire), wire, expr, default, one_line(sub.get("description", ""))))
+        envelope = op["responses"]["200"]["content"]["application/json"]["schema"]
+        result = envelope["properties"]["result"]
+        result_expr = self.type_expr(result, request=False, qualified=True)
+        pagination = op.get("x-b24-pagination")
+        item_expr: str | None = None
+        iter_params = tuple(params)
+        if pagination is not None:
+            node: Mapping[str, Any] = result
+            for step in pagination["items_path"]:
+                node = node["properties"][step]
+            item_expr = self.type_expr(node["items"], request=False, qualified=True)
+            iter_params = tuple(p for p in params if p.wire_name != pagination["start_param"])
+        errors = tuple(
+            sorted(
+                {self.error_ref(r) for r in op.get("x-b24-errors", [])},
+                key=lambda e: (e.code_expr, e.message_expr, e.class_name),
+            )
+        )
+        summary = one_line(op.get("summary", name)).rstrip(".")
+        doc = [f"{summary}.", "", *wrap(op.get("description", ""))]
+        quirk = op.get("x-b24-quirk")
+        if quirk:
+            doc += ["", *wrap(f"Note: {quirk}")]
+        if params:
+            doc += ["", "Args:"]
+            for p in params:
+                doc += _hanging(f"{p.py_name}: ``{p.wire_name}``" + (f" — {p.doc}" if p.doc else ""))
+        doc += ["", f"Calls ``{name}``; docs: {op['externalDocs']['url']}"]
+        if op.get("deprecated"):
+            doc += ["", "Deprecated: Bitrix24 has discontinued this method; calling it warns (DeprecationWarning)."]
+        segments = name.split(".")
+        return ir.Method(
+            wire_name=name,
+            const_name=constant(name),
+            py_name=snake(segments[-1]),
+            namespace=tuple(snake(s) for s in segments[:-1]),
+            summary=summary,
+            doc_lines=tidy(doc),
+            source_url=op["externalDocs"]["url"],
+            deprecated=bool(op.get("deprecated", False)),
+            idempotent=bool(op["x-b24-idempotent"]),
+            batchable=bool(op["x-b24-batch"]),
+            scope=str(op.get("x-b24-scope", "crm")),
+            params=tuple(params),
+            iter_params=iter_params,
+            result_qexpr=result_expr,
+            item_qexpr=item_expr,
+            request_schema_expr=_literal(_strip(body_schema)) if body_schema is not None else "None",
+            pagination_expr=_pagination(pagination),
+            errors=errors,
+        )
+
+
+def _with_unset(expr: str) -> str:
+    """``X | None`` -> ``X | Unset | None``: absent and null stay distinct, None stays last."""
+    if expr.endswith(" | None"):
+        return expr[: -len(" | None")] + " | Unset | None"
+    return f"{expr} | Unset"
+
+
+def _strip(schema: Any) -> Any:
+    """Only what the runtime validator reads: no docs, examples or extensions in the package."""
+    if isinstance(schema, Mapping):
+        out: dict[str, Any] = {}
+        for key, value in schema.items():
+            if key not in VALIDATION_KEYWORDS:
+                continue
+            if key == "properties":
+                out[key] = {k: _strip(v) for k, v in value.items()}
+            else:
+                out[key] = _strip(value)
+        return out
+    if isinstance(schema, list):
+        return [_strip(v) for v in schema]
+    return schema
+
+
+def _literal(value: Any) -> str:
+    return pprint.pformat(value, width=100, sort_dicts=True)
+
+
+def _pagination(p: Mapping[str, Any] | None) -> str:
+    if p is None:
+        return "None"
+    return (
+        f"Pagination(page_size={p['page_size']!r}, items_path={tuple(p['items_path'])!r}, id_field={p['id_field']!r}, "
+        f"order_param={p['order_param']!r}, filter_param={p['filter_param']!r}, start_param={p['start_param']!r}, "
+        f"count_free={p['count_free']!r})"
+    )
+
+
+def _toposort(models: Mapping[str, ir.Model], deps: Mapping[str, set[str]]) -> tuple[ir.Model, ...]:
+    """Dependencies first, otherwise alphabetical: models.py needs no forward references."""
+    done: list[str] = []
+    placed: set[str] = set()
+
+    def place(name: str, stack: tuple[str, ...]) -> None:
+        if name in placed:
+            return
+        if name in stack:
+            raise ValueError(f"models refer to each other in a cycle: {' -> '.join((*stack, name))}")
+        for dep in sorted(deps.get(name, ())):
+            place(dep, (*stack, name))
+        placed.add(name)
+        done.append(name)
+
+    for name in sorted(models):
+        place(name, ())
+    return tuple(models[n] for n in done)
+
+
+def build(spec: LoadedSpec) -> ir.Package:
+    """The whole package's IR from a validated spec."""
+    b = _Builder(spec)
+    doc = spec.document
+    methods = tuple(b.method(path.lstrip("/"), item["post"]) for path, item in sorted(doc["paths"].items()))
+    system = tuple(b.error_ref(r) for r in doc.get("x-b24-system-errors", []))
+
+    # Namespaces: every method's dotted prefix, with its child namespaces and its methods.
+    paths: set[tuple[str, ...]] = set()
+    for m in methods:
+        for depth in range(1, len(m.namespace) + 1):
+            paths.add(m.namespace[:depth])
+    namespaces = []
+    for path in sorted(paths):
+        children = tuple(
+            ir.Child(
+                attr=p[-1], class_name=pascal(".".join(p)) + "Api", batch_class_name=pascal(".".join(p)) + "BatchApi"
+            )
+            for p in sorted(paths)
+            if len(p) == len(path) + 1 and p[: len(path)] == path
+        )
+        own = tuple(m for m in methods if m.namespace == path)
+        namespaces.append(
+            ir.Namespace(
+                path=path,
+                class_name=pascal(".".join(path)) + "Api",
+                batch_class_name=pascal(".".join(path)) + "BatchApi",
+                doc=f"``{'.'.join(path)}.*`` methods.",
+                children=children,
+                methods=own,
+            )
+        )
+    roots = tuple(
+        ir.Child(attr=p[0], class_name=pascal(p[0]) + "Api", batch_class_name=pascal(p[0]) + "BatchApi")
+        for p in sorted(paths)
+        if len(p) == 1
+    )
+    info = doc.get("info", {})
+    return ir.Package(
+        spec_sha256=spec.sha256,
+        title=one_line(str(info.get("title", ""))),
+        version=str(info.get("version", "0")),
+        enums=tuple(b.enums[n] for n in sorted(b.enums)),
+        models=_toposort(b.models, b.model_deps),
+        errors=tuple(b.errors[n] for n in sorted(b.errors)),
+        system_errors=system,
+        methods=methods,
+        namespaces=tuple(namespaces),
+        roots=roots,
+    )
