@@ -1,0 +1,287 @@
+"""Wire <-> Python conversion: every quirk of what Bitrix24 really sends is handled here, once.
+
+Generated models carry their wire names in field metadata (``{"wire": "STATUS_ID"}``); this module is the
+only code that reads it. Quirks accepted on the way in (protocol.md §2.4): numbers as strings (``"733"``),
+``"Y"``/``"N"`` flags, ``[]`` for an empty object, enum values the docs do not list, and unknown keys
+(portals add ``UF_*`` fields), which are kept in ``additional_properties`` rather than dropped.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import enum
+import types
+import typing
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any, TypeVar
+
+import attrs
+import cattrs
+from cattrs.errors import ClassValidationError, IterableValidationError
+from cattrs.gen import make_dict_structure_fn, make_mapping_structure_fn, override
+
+from b24crm.runtime.errors import ResponseDecodeError
+from b24crm.runtime.types import UNSET, Unset
+
+T = TypeVar("T")
+
+#: Field metadata keys written by the generator.
+WIRE = "wire"
+WIRE_TYPE = "wire_type"
+ADDITIONAL = "additional"
+
+_NONE = type(None)
+
+
+def _int(value: Any, _: Any = None) -> int:
+    if isinstance(value, bool):
+        raise TypeError(f"expected an integer, got boolean {value!r}")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str):
+        text = value.strip()
+        if text.lstrip("-").isdigit():
+            return int(text)
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    raise ValueError(f"expected an integer, got {value!r}")
+
+
+def _float(value: Any, _: Any = None) -> float:
+    if isinstance(value, bool):
+        raise TypeError(f"expected a number, got boolean {value!r}")
+    if isinstance(value, (int, float)):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value.strip())
+        except ValueError:
+            pass
+    raise ValueError(f"expected a number, got {value!r}")
+
+
+def _str(value: Any, _: Any = None) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(value)
+    raise ValueError(f"expected a string, got {value!r}")
+
+
+_TRUE = {"Y", "y", "1", "true", "True"}
+_FALSE = {"N", "n", "0", "false", "False", ""}
+
+
+def _bool(value: Any, _: Any = None) -> bool:
+    # cattrs' default is bool(value), which turns "N" into True: never that.
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str):
+        if value in _TRUE:
+            return True
+        if value in _FALSE:
+            return False
+    raise ValueError(f"expected a Y/N flag or boolean, got {value!r}")
+
+
+def _datetime(value: Any, _: Any = None) -> _dt.datetime:
+    if isinstance(value, _dt.datetime):
+        return value
+    if isinstance(value, str):
+        return _dt.datetime.fromisoformat(value)
+    raise ValueError(f"expected an ISO-8601 date-time, got {value!r}")
+
+
+def _any(value: Any, _: Any = None) -> Any:
+    return value
+
+
+def _is_open_enum(tp: Any) -> bool:
+    """``SomeEnum | str`` (or ``| int``), optionally with ``| None``: an enum tolerant of new values."""
+    if typing.get_origin(tp) not in (typing.Union, types.UnionType):
+        return False
+    args = typing.get_args(tp)
+    enums = [a for a in args if isinstance(a, type) and issubclass(a, enum.Enum)]
+    rest = [a for a in args if a not in enums]
+    return len(enums) == 1 and bool(rest) and all(a in (str, int, _NONE) for a in rest)
+
+
+def _open_enum_hook(tp: Any) -> Callable[[Any, Any], Any]:
+    args = typing.get_args(tp)
+    enum_cls: type[enum.Enum] = next(a for a in args if isinstance(a, type) and issubclass(a, enum.Enum))
+    nullable = _NONE in args
+    int_valued = all(isinstance(m.value, int) for m in enum_cls)
+
+    def hook(value: Any, _: Any) -> Any:
+        if value is None:
+            if nullable:
+                return None
+            raise ValueError(f"expected a {enum_cls.__name__} value, got null")
+        try:
+            return enum_cls(value)
+        except ValueError:
+            pass
+        if int_valued and isinstance(value, str) and value.strip().lstrip("-").isdigit():
+            try:
+                return enum_cls(int(value))
+            except ValueError:
+                return int(value)
+        if isinstance(value, (str, int)) and not isinstance(value, bool):
+            return value  # a value the docs do not list: kept as sent
+        raise ValueError(f"expected a {enum_cls.__name__} value, got {value!r}")
+
+    return hook
+
+
+def _is_mapping(tp: Any) -> bool:
+    return typing.get_origin(tp) in (Mapping, dict, typing.Mapping)
+
+
+def _wire_names(cls: type) -> dict[str, str]:
+    return {a.name: a.metadata.get(WIRE, a.name) for a in attrs.fields(cls) if not a.metadata.get(ADDITIONAL)}
+
+
+def _additional_field(cls: type) -> str | None:
+    return next((a.name for a in attrs.fields(cls) if a.metadata.get(ADDITIONAL)), None)
+
+
+def _yn(value: Any) -> Any:
+    return ("Y" if value else "N") if isinstance(value, bool) else value
+
+
+def _configure(conv: cattrs.Converter) -> cattrs.Converter:
+    # Simple types first: model hooks built later pick them up (cattrs resolves hooks at build time).
+    conv.register_structure_hook(int, _int)
+    conv.register_structure_hook(float, _float)
+    conv.register_structure_hook(str, _str)
+    conv.register_structure_hook(bool, _bool)
+    conv.register_structure_hook(_dt.datetime, _datetime)
+    conv.register_structure_hook(Any, _any)
+    conv.register_unstructure_hook(_dt.datetime, lambda d: d.isoformat())
+    conv.register_unstructure_hook(Unset, lambda _: None)
+    conv.register_structure_hook_factory(_is_open_enum, _open_enum_hook)
+
+    def mapping_factory(tp: Any) -> Callable[[Any, Any], Any]:
+        key, val = typing.get_args(tp) or (str, Any)
+        inner = make_mapping_structure_fn(dict[key, val], conv, key_type=key, val_type=val)  # type: ignore[valid-type]
+
+        def hook(value: Any, _: Any) -> Any:
+            if isinstance(value, list) and not value:
+                return {}  # PHP encodes an empty array as []
+            return inner(value, tp)
+
+        return hook
+
+    conv.register_structure_hook_factory(_is_mapping, mapping_factory)
+
+    def model_structure(cls: type) -> Callable[[Any, Any], Any]:
+        names = _wire_names(cls)
+        extra = _additional_field(cls)
+        overrides = {py: override(rename=wire) for py, wire in names.items()}
+        if extra is not None:
+            overrides[extra] = override(omit=True)
+        base = make_dict_structure_fn(cls, conv, **overrides)  # type: ignore[arg-type]
+        known = frozenset(names.values())
+
+        def hook(value: Any, _: Any) -> Any:
+            if isinstance(value, list) and not value:
+                value = {}  # an empty object arrives as []
+            if not isinstance(value, Mapping):
+                raise ValueError(f"expected an object for {cls.__name__}, got {type(value).__name__}")
+            obj = base(value, cls)
+            if extra is not None:
+                leftovers = {k: v for k, v in value.items() if k not in known}
+                if leftovers:
+                    object.__setattr__(obj, extra, leftovers)  # frozen model: set once, at birth
+            return obj
+
+        return hook
+
+    def model_unstructure(cls: type) -> Callable[[Any], Any]:
+        names = _wire_names(cls)
+        extra = _additional_field(cls)
+        plan = [(a.name, names[a.name], a.metadata.get(WIRE_TYPE) == "yn-bool") for a in attrs.fields(cls) if a.name in names]
+
+        def hook(obj: Any) -> dict[str, Any]:
+            out: dict[str, Any] = {}
+            for py, wire, yn in plan:
+                value = getattr(obj, py)
+                if value is UNSET:
+                    continue  # absent: not sent at all
+                out[wire] = _yn(value) if yn else conv.unstructure(value)
+            if extra is not None:
+                out.update(getattr(obj, extra))
+            return out
+
+        return hook
+
+    conv.register_structure_hook_factory(attrs.has, model_structure)
+    conv.register_unstructure_hook_factory(attrs.has, model_unstructure)
+    conv.register_unstructure_hook_factory(
+        lambda t: isinstance(t, type) and issubclass(t, enum.Enum), lambda _: lambda e: e.value
+    )
+    return conv
+
+
+#: The fast converter used on every response.
+CONVERTER: cattrs.Converter = _configure(cattrs.Converter(detailed_validation=False))
+_DETAILED: cattrs.Converter | None = None
+
+
+def _detailed() -> cattrs.Converter:
+    global _DETAILED
+    if _DETAILED is None:
+        _DETAILED = _configure(cattrs.Converter(detailed_validation=True))
+    return _DETAILED
+
+
+def to_wire(value: Any) -> Any:
+    """Python value (models, enums, mappings, lists) -> JSON-ready wire value; UNSET keys are dropped."""
+    if value is UNSET:
+        return None
+    if attrs.has(type(value)):
+        return CONVERTER.unstructure(value)
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, Mapping):
+        return {k: to_wire(v) for k, v in value.items() if v is not UNSET}
+    if isinstance(value, (list, tuple)):
+        return [to_wire(v) for v in value]
+    if isinstance(value, _dt.datetime):
+        return value.isoformat()
+    return value
+
+
+def from_wire(value: Any, tp: Any, method: str) -> Any:
+    """Wire value -> the declared Python type; a mismatch raises ResponseDecodeError naming the wire path."""
+    try:
+        return CONVERTER.structure(value, tp)
+    except Exception:  # noqa: BLE001 - re-run with detail to say where
+        problems = list(_problems(value, tp))
+        raise ResponseDecodeError(method, "response does not match the spec: " + "; ".join(problems[:5])) from None
+
+
+def _problems(value: Any, tp: Any) -> Iterator[str]:
+    try:
+        _detailed().structure(value, tp)
+    except Exception as exc:  # noqa: BLE001
+        yield from _walk(exc, "result")
+    else:  # pragma: no cover - the fast and detailed converters agree
+        yield "result: could not be decoded"
+
+
+def _walk(exc: BaseException, path: str) -> Iterator[str]:
+    if isinstance(exc, ClassValidationError):
+        names = _wire_names(exc.cl) if attrs.has(exc.cl) else {}
+        for sub, note in exc.group_exceptions():
+            yield from _walk(sub, f"{path}.{names.get(note.name, note.name)}")
+    elif isinstance(exc, IterableValidationError):
+        for sub, note in exc.group_exceptions():
+            yield from _walk(sub, f"{path}[{note.index!r}]")
+    elif isinstance(exc, BaseExceptionGroup):
+        for sub in exc.exceptions:
+            yield from _walk(sub, path)
+    else:
+        yield f"{path}: {exc}"

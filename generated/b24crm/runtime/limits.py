@@ -1,0 +1,36 @@
+"""Every numeric limit of the Bitrix24 REST protocol, in one place (protocol.md §3–§5).
+
+The client's limiter, the paging strategies and the emulator all read these; nothing else hard-codes them.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+#: Records per page of every list method (``IRestService::LIST_LIMIT``).
+PAGE_SIZE: Final = 50
+#: Commands one ``batch`` call executes; the rest get ERROR_BATCH_LENGTH_EXCEEDED.
+BATCH_MAX_COMMANDS: Final = 50
+#: ``start`` value that switches the count off (no ``total``, no ``next`` on D7 methods).
+START_NO_COUNT: Final = -1
+
+#: Leaky-bucket plans: name -> (burst X, drain rate Y per second). Rejected above X with 503.
+RATE_PLANS: Final[dict[str, tuple[int, float]]] = {
+    "standard": (50, 2.0),
+    "enterprise": (250, 5.0),
+}
+
+#: Per-method operating time allowed inside the sliding window before 429 OPERATION_TIME_LIMIT.
+#: The code defaults to 420 s, the cloud docs' example and the peers use 480 s (protocol.md §12.8).
+OPERATING_LIMIT_SECONDS: Final = 480.0
+#: The window: 10 buckets of 60 s.
+OPERATING_WINDOW_SECONDS: Final = 600
+OPERATING_BUCKET_SECONDS: Final = 60
+#: A run shorter than this is not recorded (``minimalFixTime``).
+OPERATING_MIN_RECORDED_SECONDS: Final = 0.1
+
+#: One request must finish within this on cloud portals.
+REQUEST_TIME_LIMIT_SECONDS: Final = 60.0
+
+#: OAuth access-token lifetime (protocol.md §6).
+ACCESS_TOKEN_TTL_SECONDS: Final = 3600

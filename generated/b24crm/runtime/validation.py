@@ -1,0 +1,142 @@
+"""Checks wire parameters against a method's request schema before anything is sent.
+
+A deliberately small JSON Schema (2020-12) subset — the keywords spec/README.md allows — so the runtime
+needs no jsonschema dependency. Every problem is collected and named by its wire path
+(``fields.STATUS_ID``), so one RequestValidationError can list them all. The emulator uses the same
+function, so the client and the emulator never disagree about what the spec allows.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping
+from functools import lru_cache
+from typing import Any
+
+from b24crm.runtime.errors import Problem
+
+_JSON_TYPES: dict[str, tuple[type, ...]] = {
+    "string": (str,),
+    "integer": (int,),
+    "number": (int, float),
+    "boolean": (bool,),
+    "array": (list, tuple),
+    "object": (Mapping,),
+    "null": (type(None),),
+}
+
+
+@lru_cache(maxsize=512)
+def _regex(pattern: str) -> re.Pattern[str]:
+    return re.compile(pattern)
+
+
+def _type_ok(value: Any, name: str) -> bool:
+    if name in ("integer", "number") and isinstance(value, bool):
+        return False
+    if name == "integer" and isinstance(value, float):
+        return value.is_integer()
+    return isinstance(value, _JSON_TYPES[name])
+
+
+def _join(path: str, key: str | int) -> str:
+    if isinstance(key, int):
+        return f"{path}[{key}]"
+    return f"{path}.{key}" if path else key
+
+
+def validate(schema: Mapping[str, Any] | None, value: Any) -> list[Problem]:
+    """Every way ``value`` breaks ``schema``; empty when it conforms."""
+    if schema is None:
+        return []
+    return list(_check(schema, value, ""))
+
+
+def _check(schema: Mapping[str, Any], value: Any, path: str) -> Iterator[Problem]:
+    types = schema.get("type")
+    if types is not None:
+        names = [types] if isinstance(types, str) else list(types)
+        if not any(_type_ok(value, n) for n in names):
+            yield Problem(path, f"expected {' or '.join(names)}, got {_describe(value)}")
+            return
+    if "const" in schema and value != schema["const"]:
+        yield Problem(path, f"must be {schema['const']!r}, got {value!r}")
+    if "enum" in schema and not any(_same(value, v) for v in schema["enum"]):
+        allowed = ", ".join(repr(v) for v in schema["enum"])
+        yield Problem(path, f"must be one of {allowed}; got {value!r}")
+    if isinstance(value, str):
+        yield from _check_string(schema, value, path)
+    elif isinstance(value, (int, float)) and not isinstance(value, bool):
+        if "minimum" in schema and value < schema["minimum"]:
+            yield Problem(path, f"must be >= {schema['minimum']}, got {value}")
+        if "maximum" in schema and value > schema["maximum"]:
+            yield Problem(path, f"must be <= {schema['maximum']}, got {value}")
+    elif isinstance(value, (list, tuple)):
+        yield from _check_array(schema, value, path)
+    elif isinstance(value, Mapping):
+        yield from _check_object(schema, value, path)
+    for sub in schema.get("allOf", ()):
+        yield from _check(sub, value, path)
+    if "if" in schema:
+        branch = "then" if not any(True for _ in _check(schema["if"], value, path)) else "else"
+        if branch in schema:
+            yield from _check(schema[branch], value, path)
+
+
+def _same(a: Any, b: Any) -> bool:
+    return a == b and isinstance(a, bool) == isinstance(b, bool)
+
+
+def _check_string(schema: Mapping[str, Any], value: str, path: str) -> Iterator[Problem]:
+    if "minLength" in schema and len(value) < schema["minLength"]:
+        yield Problem(path, f"must be at least {schema['minLength']} characters, got {len(value)}")
+    if "maxLength" in schema and len(value) > schema["maxLength"]:
+        yield Problem(path, f"must be at most {schema['maxLength']} characters, got {len(value)}")
+    if "pattern" in schema and not _regex(schema["pattern"]).search(value):
+        yield Problem(path, f"must match {schema['pattern']}, got {value!r}")
+
+
+def _check_array(schema: Mapping[str, Any], value: list[Any] | tuple[Any, ...], path: str) -> Iterator[Problem]:
+    if "minItems" in schema and len(value) < schema["minItems"]:
+        yield Problem(path, f"must have at least {schema['minItems']} item(s), got {len(value)}")
+    if "maxItems" in schema and len(value) > schema["maxItems"]:
+        yield Problem(path, f"must have at most {schema['maxItems']} item(s), got {len(value)}")
+    if schema.get("uniqueItems"):
+        seen: list[Any] = []
+        for item in value:
+            if item in seen:
+                yield Problem(path, f"items must be unique; {item!r} repeats")
+                break
+            seen.append(item)
+    items = schema.get("items")
+    if isinstance(items, Mapping):
+        for i, item in enumerate(value):
+            yield from _check(items, item, _join(path, i))
+
+
+def _check_object(schema: Mapping[str, Any], value: Mapping[Any, Any], path: str) -> Iterator[Problem]:
+    props: Mapping[str, Any] = schema.get("properties", {})
+    for name in schema.get("required", ()):
+        if name not in value:
+            yield Problem(_join(path, name), "is required")
+    extra = schema.get("additionalProperties", True)
+    for key, item in value.items():
+        sub = props.get(key)
+        if sub is not None:
+            yield from _check(sub, item, _join(path, str(key)))
+        elif extra is False:
+            known = ", ".join(sorted(props)) or "none"
+            yield Problem(_join(path, str(key)), f"is not a known parameter (known: {known})")
+        elif isinstance(extra, Mapping):
+            yield from _check(extra, item, _join(path, str(key)))
+    if "minProperties" in schema and len(value) < schema["minProperties"]:
+        yield Problem(path, f"must have at least {schema['minProperties']} key(s)")
+    if "maxProperties" in schema and len(value) > schema["maxProperties"]:
+        yield Problem(path, f"must have at most {schema['maxProperties']} key(s)")
+
+
+def _describe(value: Any) -> str:
+    if value is None:
+        return "null"
+    text = repr(value)
+    return f"{type(value).__name__} {text if len(text) <= 40 else text[:37] + '...'}"
