@@ -303,6 +303,7 @@ class _Builder:
             py_name=snake(segments[-1]),
             namespace=tuple(snake(s) for s in segments[:-1]),
             summary=summary,
+            summary_expr=repr(summary),
             doc_lines=tidy(doc),
             source_url=op["externalDocs"]["url"],
             deprecated=bool(op.get("deprecated", False)),

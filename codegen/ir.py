@@ -80,6 +80,7 @@ class Method:
     py_name: str
     namespace: tuple[str, ...]
     summary: str
+    summary_expr: str
     doc_lines: tuple[str, ...]
     source_url: str
     deprecated: bool

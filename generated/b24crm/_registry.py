@@ -33,6 +33,7 @@ CRM_DUPLICATE_FINDBYCOMM: Final = MethodSpec(
         ErrorRow('', 'Communication values is not defined.', 400, errors.DuplicateValuesNotDefinedError),
         ErrorRow('', 'Deal is not supported in current context.', 400, errors.DuplicateDealNotSupportedError),
     ),
+    summary='Get leads, contacts, and companies with matching data',
 )
 
 CRM_DUPLICATE_VOLATILE_TYPE_FIELDS: Final = MethodSpec(
@@ -45,6 +46,7 @@ CRM_DUPLICATE_VOLATILE_TYPE_FIELDS: Final = MethodSpec(
     pagination=None,
     errors=(
     ),
+    summary='Get a list of fields for duplicate search',
 )
 
 CRM_DUPLICATE_VOLATILE_TYPE_LIST: Final = MethodSpec(
@@ -57,6 +59,7 @@ CRM_DUPLICATE_VOLATILE_TYPE_LIST: Final = MethodSpec(
     pagination=None,
     errors=(
     ),
+    summary='Get a list of custom fields involved in duplicate search',
 )
 
 CRM_DUPLICATE_VOLATILE_TYPE_REGISTER: Final = MethodSpec(
@@ -74,6 +77,7 @@ CRM_DUPLICATE_VOLATILE_TYPE_REGISTER: Final = MethodSpec(
         ErrorRow('FIELD_NOT_FOUND', 'Field not found', 400, errors.VolatileTypeFieldNotFoundError),
         ErrorRow('MAX_TYPES_COUNT_EXCEEDED', 'There is already a maximum number of volatile types', 400, errors.VolatileTypeMaxTypesCountExceededError),
     ),
+    summary='Add field to duplicate search',
 )
 
 CRM_DUPLICATE_VOLATILE_TYPE_UNREGISTER: Final = MethodSpec(
@@ -87,6 +91,7 @@ CRM_DUPLICATE_VOLATILE_TYPE_UNREGISTER: Final = MethodSpec(
     errors=(
         ErrorRow('TYPE_IS_NOT_ASSIGNED', 'This type is not assigned', 400, errors.VolatileTypeNotAssignedError),
     ),
+    summary='Remove field from duplicate search',
 )
 
 CRM_ENTITY_MERGE_BATCH: Final = MethodSpec(
@@ -113,6 +118,7 @@ CRM_ENTITY_MERGE_BATCH: Final = MethodSpec(
         ErrorRow('0', 'The parameter entityTypeId is required.', 400, errors.MergeEntityTypeIdRequiredError),
         ErrorRow('OWNER_NOT_FOUND', 'Owner was not found', 400, errors.MergeOwnerNotFoundError),
     ),
+    summary='Merge duplicates',
 )
 
 CRM_ENUM_ACTIVITYDIRECTION: Final = MethodSpec(
@@ -125,6 +131,7 @@ CRM_ENUM_ACTIVITYDIRECTION: Final = MethodSpec(
     pagination=None,
     errors=(
     ),
+    summary='Get activity direction enumeration elements',
 )
 
 CRM_ENUM_ACTIVITYNOTIFYTYPE: Final = MethodSpec(
@@ -137,6 +144,7 @@ CRM_ENUM_ACTIVITYNOTIFYTYPE: Final = MethodSpec(
     pagination=None,
     errors=(
     ),
+    summary='Get enumeration items "Activity Notification Type"',
 )
 
 CRM_ENUM_ACTIVITYPRIORITY: Final = MethodSpec(
@@ -149,6 +157,7 @@ CRM_ENUM_ACTIVITYPRIORITY: Final = MethodSpec(
     pagination=None,
     errors=(
     ),
+    summary='Get the enumeration items "Activity Priorities"',
 )
 
 CRM_ENUM_ACTIVITYSTATUS: Final = MethodSpec(
@@ -161,6 +170,7 @@ CRM_ENUM_ACTIVITYSTATUS: Final = MethodSpec(
     pagination=None,
     errors=(
     ),
+    summary='Get enumeration items "Status"',
 )
 
 CRM_ENUM_ACTIVITYTYPE: Final = MethodSpec(
@@ -173,6 +183,7 @@ CRM_ENUM_ACTIVITYTYPE: Final = MethodSpec(
     pagination=None,
     errors=(
     ),
+    summary='Get enumeration items "Types of activities"',
 )
 
 CRM_ENUM_ADDRESSTYPE: Final = MethodSpec(
@@ -185,6 +196,7 @@ CRM_ENUM_ADDRESSTYPE: Final = MethodSpec(
     pagination=None,
     errors=(
     ),
+    summary='Get address types',
 )
 
 CRM_ENUM_CONTENTTYPE: Final = MethodSpec(
@@ -197,6 +209,7 @@ CRM_ENUM_CONTENTTYPE: Final = MethodSpec(
     pagination=None,
     errors=(
     ),
+    summary='Get enumeration items "Description Type"',
 )
 
 CRM_ENUM_FIELDS: Final = MethodSpec(
@@ -209,6 +222,7 @@ CRM_ENUM_FIELDS: Final = MethodSpec(
     pagination=None,
     errors=(
     ),
+    summary='Get fields of CRM enumeration elements',
 )
 
 CRM_ENUM_GETORDEROWNERTYPES: Final = MethodSpec(
@@ -221,6 +235,7 @@ CRM_ENUM_GETORDEROWNERTYPES: Final = MethodSpec(
     pagination=None,
     errors=(
     ),
+    summary='Get object types for order binding',
 )
 
 CRM_ENUM_OWNERTYPE: Final = MethodSpec(
@@ -233,6 +248,7 @@ CRM_ENUM_OWNERTYPE: Final = MethodSpec(
     pagination=None,
     errors=(
     ),
+    summary='Get CRM object types',
 )
 
 CRM_ENUM_SETTINGS_MODE: Final = MethodSpec(
@@ -245,6 +261,7 @@ CRM_ENUM_SETTINGS_MODE: Final = MethodSpec(
     pagination=None,
     errors=(
     ),
+    summary='Get description of CRM operation modes',
 )
 
 CRM_MULTIFIELD_FIELDS: Final = MethodSpec(
@@ -257,6 +274,7 @@ CRM_MULTIFIELD_FIELDS: Final = MethodSpec(
     pagination=None,
     errors=(
     ),
+    summary='Get description of multiple fields',
 )
 
 CRM_SETTINGS_MODE_GET: Final = MethodSpec(
@@ -269,6 +287,7 @@ CRM_SETTINGS_MODE_GET: Final = MethodSpec(
     pagination=None,
     errors=(
     ),
+    summary='Determine the Current CRM Operating Mode',
 )
 
 CRM_STAGEHISTORY_LIST: Final = MethodSpec(
@@ -308,6 +327,7 @@ CRM_STAGEHISTORY_LIST: Final = MethodSpec(
         ErrorRow('INVALID_ARG_VALUE', "Invalid order: field '<field>' is not allowed in order", 400, errors.StageHistoryOrderFieldNotAllowedError),
         ErrorRow('allowed_only_intranet_user', 'Action is allowed only for intranet users', 403, errors.StageHistoryIntranetOnlyError),
     ),
+    summary='Get Stage History with crm.stagehistory.list',
 )
 
 CRM_STATUS_ADD: Final = MethodSpec(
@@ -382,6 +402,7 @@ CRM_STATUS_ADD: Final = MethodSpec(
         ErrorRow('', 'The required field "Title" is not filled', 400, errors.StatusTitleRequiredError),
         ErrorRow('ERROR_CORE', 'The specified status ID already exists.', 400, errors.StatusDuplicateStatusIdError),
     ),
+    summary='Create CRM Status Element',
 )
 
 CRM_STATUS_DELETE: Final = MethodSpec(
@@ -404,6 +425,7 @@ CRM_STATUS_DELETE: Final = MethodSpec(
         ErrorRow('', 'Status is not found.', 400, errors.StatusNotFoundError),
         ErrorRow('', 'There are active items in this status.', 400, errors.StatusActiveItemsError),
     ),
+    summary='Delete CRM Status Element',
 )
 
 CRM_STATUS_ENTITY_ITEMS: Final = MethodSpec(
@@ -420,6 +442,7 @@ CRM_STATUS_ENTITY_ITEMS: Final = MethodSpec(
         ErrorRow('', 'Access denied.', 400, errors.StatusAccessDeniedError),
         ErrorRow('', 'The parameter entityId is not defined or invalid.', 400, errors.StatusEntityIdMissingError),
     ),
+    summary='Get directory items by type',
 )
 
 CRM_STATUS_ENTITY_TYPES: Final = MethodSpec(
@@ -432,6 +455,7 @@ CRM_STATUS_ENTITY_TYPES: Final = MethodSpec(
     pagination=None,
     errors=(
     ),
+    summary='Get CRM Status Entity Types',
 )
 
 CRM_STATUS_FIELDS: Final = MethodSpec(
@@ -444,6 +468,7 @@ CRM_STATUS_FIELDS: Final = MethodSpec(
     pagination=None,
     errors=(
     ),
+    summary='Get Description of CRM Status Fields',
 )
 
 CRM_STATUS_GET: Final = MethodSpec(
@@ -460,6 +485,7 @@ CRM_STATUS_GET: Final = MethodSpec(
         ErrorRow('', 'Access denied.', 400, errors.StatusAccessDeniedError),
         ErrorRow('', 'Status is not found.', 400, errors.StatusNotFoundError),
     ),
+    summary='Get a directory item by ID',
 )
 
 CRM_STATUS_LIST: Final = MethodSpec(
@@ -479,6 +505,7 @@ CRM_STATUS_LIST: Final = MethodSpec(
         ErrorRow('', 'Filter by <F> must be a string', 400, errors.StatusFilterNotStringError),
         ErrorRow('', 'Invalid parameters.', 400, errors.StatusInvalidParametersError),
     ),
+    summary='Get a List of Directory Items by Filter',
 )
 
 CRM_STATUS_UPDATE: Final = MethodSpec(
@@ -505,6 +532,7 @@ CRM_STATUS_UPDATE: Final = MethodSpec(
         ErrorRow('', 'ID is not defined or invalid.', 400, errors.StatusInvalidIdError),
         ErrorRow('', 'Status is not found.', 400, errors.StatusNotFoundError),
     ),
+    summary='Update CRM Status Element',
 )
 
 SYSTEM_ERRORS: Final = (

@@ -235,8 +235,7 @@ class CrmDuplicateVolatileTypeApi:
             "list[models.VolatileTypeRecord]",
             self._invoker.invoke(
                 _r.CRM_DUPLICATE_VOLATILE_TYPE_LIST,
-                {
-                },
+                {},
                 list[models.VolatileTypeRecord],
                 request_options,
             ),
@@ -341,8 +340,7 @@ class CrmDuplicateVolatileTypeBatchApi:
             "BatchHandle[list[models.VolatileTypeRecord]]",
             self._invoker.enqueue(
                 _r.CRM_DUPLICATE_VOLATILE_TYPE_LIST,
-                {
-                },
+                {},
                 list[models.VolatileTypeRecord],
             ),
         )
@@ -487,8 +485,7 @@ class CrmEnumApi:
             "list[models.EnumItem]",
             self._invoker.invoke(
                 _r.CRM_ENUM_ACTIVITYDIRECTION,
-                {
-                },
+                {},
                 list[models.EnumItem],
                 request_options,
             ),
@@ -517,8 +514,7 @@ class CrmEnumApi:
             "list[models.EnumItem]",
             self._invoker.invoke(
                 _r.CRM_ENUM_ACTIVITYNOTIFYTYPE,
-                {
-                },
+                {},
                 list[models.EnumItem],
                 request_options,
             ),
@@ -546,8 +542,7 @@ class CrmEnumApi:
             "list[models.EnumItem]",
             self._invoker.invoke(
                 _r.CRM_ENUM_ACTIVITYPRIORITY,
-                {
-                },
+                {},
                 list[models.EnumItem],
                 request_options,
             ),
@@ -576,8 +571,7 @@ class CrmEnumApi:
             "list[models.EnumItem]",
             self._invoker.invoke(
                 _r.CRM_ENUM_ACTIVITYSTATUS,
-                {
-                },
+                {},
                 list[models.EnumItem],
                 request_options,
             ),
@@ -607,8 +601,7 @@ class CrmEnumApi:
             "list[models.EnumItem]",
             self._invoker.invoke(
                 _r.CRM_ENUM_ACTIVITYTYPE,
-                {
-                },
+                {},
                 list[models.EnumItem],
                 request_options,
             ),
@@ -631,8 +624,7 @@ class CrmEnumApi:
             "list[models.EnumItem]",
             self._invoker.invoke(
                 _r.CRM_ENUM_ADDRESSTYPE,
-                {
-                },
+                {},
                 list[models.EnumItem],
                 request_options,
             ),
@@ -660,8 +652,7 @@ class CrmEnumApi:
             "list[models.EnumItem]",
             self._invoker.invoke(
                 _r.CRM_ENUM_CONTENTTYPE,
-                {
-                },
+                {},
                 list[models.EnumItem],
                 request_options,
             ),
@@ -685,8 +676,7 @@ class CrmEnumApi:
             "models.EnumFieldsResult",
             self._invoker.invoke(
                 _r.CRM_ENUM_FIELDS,
-                {
-                },
+                {},
                 models.EnumFieldsResult,
                 request_options,
             ),
@@ -709,8 +699,7 @@ class CrmEnumApi:
             "list[models.EnumOrderOwnerType]",
             self._invoker.invoke(
                 _r.CRM_ENUM_GETORDEROWNERTYPES,
-                {
-                },
+                {},
                 list[models.EnumOrderOwnerType],
                 request_options,
             ),
@@ -739,8 +728,7 @@ class CrmEnumApi:
             "list[models.EnumItem]",
             self._invoker.invoke(
                 _r.CRM_ENUM_OWNERTYPE,
-                {
-                },
+                {},
                 list[models.EnumItem],
                 request_options,
             ),
@@ -767,8 +755,7 @@ class CrmEnumBatchApi:
             "BatchHandle[list[models.EnumItem]]",
             self._invoker.enqueue(
                 _r.CRM_ENUM_ACTIVITYDIRECTION,
-                {
-                },
+                {},
                 list[models.EnumItem],
             ),
         )
@@ -781,8 +768,7 @@ class CrmEnumBatchApi:
             "BatchHandle[list[models.EnumItem]]",
             self._invoker.enqueue(
                 _r.CRM_ENUM_ACTIVITYNOTIFYTYPE,
-                {
-                },
+                {},
                 list[models.EnumItem],
             ),
         )
@@ -795,8 +781,7 @@ class CrmEnumBatchApi:
             "BatchHandle[list[models.EnumItem]]",
             self._invoker.enqueue(
                 _r.CRM_ENUM_ACTIVITYPRIORITY,
-                {
-                },
+                {},
                 list[models.EnumItem],
             ),
         )
@@ -809,8 +794,7 @@ class CrmEnumBatchApi:
             "BatchHandle[list[models.EnumItem]]",
             self._invoker.enqueue(
                 _r.CRM_ENUM_ACTIVITYSTATUS,
-                {
-                },
+                {},
                 list[models.EnumItem],
             ),
         )
@@ -823,8 +807,7 @@ class CrmEnumBatchApi:
             "BatchHandle[list[models.EnumItem]]",
             self._invoker.enqueue(
                 _r.CRM_ENUM_ACTIVITYTYPE,
-                {
-                },
+                {},
                 list[models.EnumItem],
             ),
         )
@@ -837,8 +820,7 @@ class CrmEnumBatchApi:
             "BatchHandle[list[models.EnumItem]]",
             self._invoker.enqueue(
                 _r.CRM_ENUM_ADDRESSTYPE,
-                {
-                },
+                {},
                 list[models.EnumItem],
             ),
         )
@@ -851,8 +833,7 @@ class CrmEnumBatchApi:
             "BatchHandle[list[models.EnumItem]]",
             self._invoker.enqueue(
                 _r.CRM_ENUM_CONTENTTYPE,
-                {
-                },
+                {},
                 list[models.EnumItem],
             ),
         )
@@ -865,8 +846,7 @@ class CrmEnumBatchApi:
             "BatchHandle[models.EnumFieldsResult]",
             self._invoker.enqueue(
                 _r.CRM_ENUM_FIELDS,
-                {
-                },
+                {},
                 models.EnumFieldsResult,
             ),
         )
@@ -879,8 +859,7 @@ class CrmEnumBatchApi:
             "BatchHandle[list[models.EnumOrderOwnerType]]",
             self._invoker.enqueue(
                 _r.CRM_ENUM_GETORDEROWNERTYPES,
-                {
-                },
+                {},
                 list[models.EnumOrderOwnerType],
             ),
         )
@@ -893,8 +872,7 @@ class CrmEnumBatchApi:
             "BatchHandle[list[models.EnumItem]]",
             self._invoker.enqueue(
                 _r.CRM_ENUM_OWNERTYPE,
-                {
-                },
+                {},
                 list[models.EnumItem],
             ),
         )
@@ -924,8 +902,7 @@ class CrmEnumSettingsApi:
             "list[models.EnumItem]",
             self._invoker.invoke(
                 _r.CRM_ENUM_SETTINGS_MODE,
-                {
-                },
+                {},
                 list[models.EnumItem],
                 request_options,
             ),
@@ -948,8 +925,7 @@ class CrmEnumSettingsBatchApi:
             "BatchHandle[list[models.EnumItem]]",
             self._invoker.enqueue(
                 _r.CRM_ENUM_SETTINGS_MODE,
-                {
-                },
+                {},
                 list[models.EnumItem],
             ),
         )
@@ -979,8 +955,7 @@ class CrmMultifieldApi:
             "models.MultifieldFieldsResult",
             self._invoker.invoke(
                 _r.CRM_MULTIFIELD_FIELDS,
-                {
-                },
+                {},
                 models.MultifieldFieldsResult,
                 request_options,
             ),
@@ -1003,8 +978,7 @@ class CrmMultifieldBatchApi:
             "BatchHandle[models.MultifieldFieldsResult]",
             self._invoker.enqueue(
                 _r.CRM_MULTIFIELD_FIELDS,
-                {
-                },
+                {},
                 models.MultifieldFieldsResult,
             ),
         )
@@ -1059,8 +1033,7 @@ class CrmSettingsModeApi:
             "enums.CrmMode | int",
             self._invoker.invoke(
                 _r.CRM_SETTINGS_MODE_GET,
-                {
-                },
+                {},
                 enums.CrmMode | int,
                 request_options,
             ),
@@ -1083,8 +1056,7 @@ class CrmSettingsModeBatchApi:
             "BatchHandle[enums.CrmMode | int]",
             self._invoker.enqueue(
                 _r.CRM_SETTINGS_MODE_GET,
-                {
-                },
+                {},
                 enums.CrmMode | int,
             ),
         )
@@ -1316,8 +1288,7 @@ class CrmStatusApi:
             "models.StatusFields",
             self._invoker.invoke(
                 _r.CRM_STATUS_FIELDS,
-                {
-                },
+                {},
                 models.StatusFields,
                 request_options,
             ),
@@ -1486,8 +1457,7 @@ class CrmStatusBatchApi:
             "BatchHandle[models.StatusFields]",
             self._invoker.enqueue(
                 _r.CRM_STATUS_FIELDS,
-                {
-                },
+                {},
                 models.StatusFields,
             ),
         )
@@ -1609,8 +1579,7 @@ class CrmStatusEntityApi:
             "list[models.StatusEntityType]",
             self._invoker.invoke(
                 _r.CRM_STATUS_ENTITY_TYPES,
-                {
-                },
+                {},
                 list[models.StatusEntityType],
                 request_options,
             ),
@@ -1650,8 +1619,7 @@ class CrmStatusEntityBatchApi:
             "BatchHandle[list[models.StatusEntityType]]",
             self._invoker.enqueue(
                 _r.CRM_STATUS_ENTITY_TYPES,
-                {
-                },
+                {},
                 list[models.StatusEntityType],
             ),
         )

@@ -51,6 +51,8 @@ class MethodSpec:
     request_schema: Mapping[str, Any] | None
     pagination: Pagination | None
     errors: tuple[ErrorRow, ...]
+    #: The docs' one-line title of the method (for ``b24crm methods`` and messages).
+    summary: str = ""
 
 
 @attrs.frozen

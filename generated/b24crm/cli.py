@@ -1,0 +1,211 @@
+"""The ``b24crm`` command: call any method, export a list as JSON lines, list the spec, run the emulator.
+
+Errors print one line — what failed and why, never a secret — and exit non-zero.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from collections.abc import Iterator, Mapping, Sequence
+from typing import IO, Any
+from urllib.parse import quote
+
+ENV_WEBHOOK = "B24_WEBHOOK_URL"
+
+#: Exit codes: 0 ok, 1 the portal or transport failed, 2 bad usage or bad parameters, 130 interrupted.
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="b24crm", description="Bitrix24 CRM REST from the command line.")
+    parser.add_argument("--webhook", help=f"incoming webhook URL (default: ${ENV_WEBHOOK})")
+    parser.add_argument("--debug", action="store_true", help="log every request to stderr (secrets redacted)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    call = sub.add_parser("call", help="call a method and print its result as JSON")
+    call.add_argument("method")
+    call.add_argument("params", nargs="*", metavar="KEY=VALUE", help="PHP-style keys: fields[NAME]=x filter[>ID]=5")
+    call.add_argument("--json", dest="json_params", help="parameters as one JSON object")
+
+    export = sub.add_parser("export", help="stream every record of a list method as JSON lines")
+    export.add_argument("method")
+    export.add_argument("params", nargs="*", metavar="KEY=VALUE")
+    export.add_argument("--json", dest="json_params", help="parameters as one JSON object")
+    export.add_argument("--after-id", type=int, default=None, help="resume after this record ID")
+    export.add_argument("--limit", type=int, default=None, help="stop after this many records")
+
+    sub.add_parser("methods", help="list the methods the spec describes")
+    sub.add_parser("emulator", help="run the local portal emulator (see `b24crm emulator --help`)", add_help=False)
+    return parser
+
+
+def _registry() -> Any:
+    from b24crm._registry import REGISTRY
+
+    return REGISTRY
+
+
+def _coerce(schema: Mapping[str, Any] | None, value: Any) -> Any:
+    """Strings from the command line -> the JSON types the method's schema expects."""
+    if schema is None:
+        return value
+    if isinstance(value, Mapping):
+        props = schema.get("properties", {})
+        extra = schema.get("additionalProperties")
+        return {k: _coerce(props.get(k, extra if isinstance(extra, Mapping) else None), v) for k, v in value.items()}
+    if isinstance(value, list):
+        items = schema.get("items")
+        return [_coerce(items if isinstance(items, Mapping) else None, v) for v in value]
+    if not isinstance(value, str):
+        return value
+    types = schema.get("type", [])
+    types = [types] if isinstance(types, str) else list(types)
+    if "string" in types and "integer" not in types and "number" not in types:
+        return value
+    if "integer" in types and value.lstrip("-").isdigit():
+        return int(value)
+    if "number" in types:
+        try:
+            return float(value)
+        except ValueError:
+            return value
+    if "boolean" in types and value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    return value
+
+
+def _params(method: str, pairs: Sequence[str], json_text: str | None) -> dict[str, Any]:
+    from b24crm.runtime.phpquery import decode_query
+
+    params: dict[str, Any] = {}
+    if json_text:
+        loaded = json.loads(json_text)
+        if not isinstance(loaded, dict):
+            raise ValueError("--json must be a JSON object")
+        params.update(loaded)
+    if pairs:
+        encoded = []
+        for pair in pairs:
+            key, sep, value = pair.partition("=")
+            if not sep:
+                raise ValueError(f"expected KEY=VALUE, got {pair!r}")
+            encoded.append(f"{quote(key, safe='[]')}={quote(value, safe='')}")
+        params.update(decode_query("&".join(encoded)))
+    spec = _registry().find(method)
+    return dict(_coerce(spec.request_schema if spec else None, params))
+
+
+def _client(args: argparse.Namespace) -> Any:
+    from b24crm import Client
+
+    url = args.webhook or os.environ.get(ENV_WEBHOOK)
+    if not url:
+        raise ValueError(f"no webhook: pass --webhook URL or set {ENV_WEBHOOK}")
+    return Client.from_webhook(url)
+
+
+def _print_json(value: Any, out: IO[str]) -> None:
+    from b24crm.runtime.converter import to_wire
+
+    json.dump(to_wire(value), out, ensure_ascii=False, indent=2, default=str)
+    out.write("\n")
+
+
+class _Progress:
+    """A one-line counter on stderr, only when stderr is a terminal."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        self.stream = stream
+        self.enabled = stream.isatty()
+
+    def __call__(self, count: int) -> None:
+        if self.enabled:
+            self.stream.write(f"\rexported {count:,} records")
+            self.stream.flush()
+
+    def close(self) -> None:
+        if self.enabled:
+            self.stream.write("\n")
+
+
+def _export(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
+    from b24crm.runtime.converter import to_wire
+
+    spec = _registry().find(args.method)
+    if spec is None or spec.pagination is None:
+        paged = sorted(name for name, m in _registry().methods.items() if m.pagination is not None)
+        err.write(f"b24crm: {args.method} is not a paginated method in the spec (paginated: {', '.join(paged)})\n")
+        return EXIT_USAGE
+    params = _params(spec.name, args.params, args.json_params)
+    params.pop(spec.pagination.start_param, None)
+    client = _client(args)
+    progress = _Progress(err)
+    count = 0
+    try:
+        records: Iterator[Any] = client._invoker.iter_all(
+            spec, params, dict[str, Any], limit=args.limit, progress=progress, after_id=args.after_id, options=None
+        )
+        for record in records:
+            out.write(json.dumps(to_wire(record), ensure_ascii=False, default=str))
+            out.write("\n")
+            count += 1
+        out.flush()
+    finally:
+        progress.close()
+        client.close()
+    err.write(f"b24crm: exported {count} record(s) from {spec.name}\n")
+    return 0
+
+
+def _methods(out: IO[str]) -> int:
+    for name, m in sorted(_registry().methods.items()):
+        flags = [f for f, on in (("paginated", m.pagination), ("deprecated", m.deprecated)) if on]
+        flags.append("retry-safe" if m.idempotent else "write")
+        out.write(f"{name:40} {', '.join(flags):28} {m.summary}\n")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None, out: IO[str] | None = None, err: IO[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    out = out or sys.stdout
+    err = err or sys.stderr
+    if argv[:1] == ["emulator"]:
+        from b24crm.testing.cli import main as emulator_main
+
+        return emulator_main(argv[1:])
+    args = _parser().parse_args(argv)
+    if args.debug:
+        handler = logging.StreamHandler(err)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+        logging.getLogger("b24crm").addHandler(handler)
+        logging.getLogger("b24crm").setLevel(logging.DEBUG)
+    from b24crm.runtime.errors import B24Error
+
+    try:
+        if args.command == "methods":
+            return _methods(out)
+        if args.command == "export":
+            return _export(args, out, err)
+        client = _client(args)
+        try:
+            result = client.call(args.method, _params(args.method, args.params, args.json_params))
+        finally:
+            client.close()
+        _print_json(result, out)
+        return 0
+    except KeyboardInterrupt:
+        err.write("b24crm: interrupted\n")
+        return 130
+    except B24Error as exc:
+        lines = str(exc).splitlines() or [type(exc).__name__]
+        detail = "; ".join(line.strip(" -") for line in lines[1:])
+        err.write(f"b24crm: {type(exc).__name__}: {lines[0]}{' ' + detail if detail else ''}\n")
+        return EXIT_USAGE if isinstance(exc, ValueError) else EXIT_FAILED
+    except ValueError as exc:  # bad KEY=VALUE, --json or missing webhook
+        err.write(f"b24crm: {' '.join(str(exc).split())}\n")
+        return EXIT_USAGE
