@@ -182,7 +182,7 @@ def _configure(conv: cattrs.Converter) -> cattrs.Converter:
         overrides = {py: override(rename=wire) for py, wire in names.items()}
         if extra is not None:
             overrides[extra] = override(omit=True)
-        base = make_dict_structure_fn(cls, conv, **overrides)  # type: ignore[arg-type]
+        base: Callable[[Any, Any], Any] = make_dict_structure_fn(cls, conv, **overrides)  # type: ignore[arg-type]
         known = frozenset(names.values())
 
         def hook(value: Any, _: Any) -> Any:
@@ -202,7 +202,11 @@ def _configure(conv: cattrs.Converter) -> cattrs.Converter:
     def model_unstructure(cls: type) -> Callable[[Any], Any]:
         names = _wire_names(cls)
         extra = _additional_field(cls)
-        plan = [(a.name, names[a.name], a.metadata.get(WIRE_TYPE) == "yn-bool") for a in attrs.fields(cls) if a.name in names]
+        plan = [
+            (a.name, names[a.name], a.metadata.get(WIRE_TYPE) == "yn-bool")
+            for a in attrs.fields(cls)
+            if a.name in names
+        ]
 
         def hook(obj: Any) -> dict[str, Any]:
             out: dict[str, Any] = {}
@@ -275,13 +279,20 @@ def _problems(value: Any, tp: Any) -> Iterator[str]:
 def _walk(exc: BaseException, path: str) -> Iterator[str]:
     if isinstance(exc, ClassValidationError):
         names = _wire_names(exc.cl) if attrs.has(exc.cl) else {}
-        for sub, note in exc.group_exceptions():
-            yield from _walk(sub, f"{path}.{names.get(note.name, note.name)}")
-    elif isinstance(exc, IterableValidationError):
-        for sub, note in exc.group_exceptions():
-            yield from _walk(sub, f"{path}[{note.index!r}]")
-    elif isinstance(exc, BaseExceptionGroup):
-        for sub in exc.exceptions:
+        # group_exceptions() -> (with notes, without notes); notes name the failing attribute.
+        attr_noted, attr_other = exc.group_exceptions()
+        for sub, attr_note in attr_noted:
+            yield from _walk(sub, f"{path}.{names.get(attr_note.name, attr_note.name)}")
+        for sub in attr_other:
             yield from _walk(sub, path)
+    elif isinstance(exc, IterableValidationError):
+        item_noted, item_other = exc.group_exceptions()
+        for sub, item_note in item_noted:
+            yield from _walk(sub, f"{path}[{item_note.index!r}]")
+        for sub in item_other:
+            yield from _walk(sub, path)
+    elif isinstance(exc, BaseExceptionGroup):
+        for inner in exc.exceptions:
+            yield from _walk(inner, path)
     else:
         yield f"{path}: {exc}"

@@ -1,0 +1,300 @@
+"""Who the client is: a webhook (secret in the URL path) or an OAuth app (token in the body, refreshed).
+
+OAuth refresh is the part peers get wrong (a refresh per thread, or none at all). Here every thread that
+meets an expired token calls ``refresh(seen_generation)``; the first one refreshes under a lock and bumps the
+generation, the others find the generation moved on and simply re-send with the new token. Secrets are
+registered with the client's ``Redactor`` the moment they are known, and never printed by ``repr``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import urllib.parse
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol
+
+import attrs
+
+from b24crm.runtime.clock import SYSTEM_CLOCK, Clock
+from b24crm.runtime.errors import APIError, AuthError, ResponseDecodeError, TransportError, error_from_wire
+from b24crm.runtime.redact import MASK, Redactor, excerpt, redact
+from b24crm.runtime.transport import Transport, TransportFailure
+
+DEFAULT_TOKEN_URL = "https://oauth.bitrix.info/oauth/token/"
+#: Refresh this long before a known expiry, so a call does not race the token's last second.
+EXPIRY_SKEW_SECONDS = 60.0
+
+_log = logging.getLogger("b24crm")
+
+
+class Auth(Protocol):
+    """What the client needs from a credential."""
+
+    @property
+    def origin(self) -> str: ...
+
+    @property
+    def kind(self) -> str: ...
+
+    def url(self, method: str) -> str:
+        """The endpoint of ``method``."""
+        ...
+
+    def body(self, params: Mapping[str, Any]) -> tuple[dict[str, Any], int]:
+        """The JSON body to send (with credentials if they travel in it) and the token generation used."""
+        ...
+
+    def move(self, origin: str) -> None:
+        """The portal answered 302 to a new host: use that one from now on."""
+        ...
+
+
+def _origin_of(parts: urllib.parse.SplitResult) -> str:
+    return f"{parts.scheme}://{parts.netloc.rsplit('@', 1)[-1]}"
+
+
+class WebhookAuth:
+    """An inbound webhook: ``https://portal/rest/<user>/<code>/``; the code is the secret."""
+
+    kind = "webhook"
+
+    def __init__(self, origin: str, user: str, code: str, *, path_prefix: str = "") -> None:
+        self._origin = origin.rstrip("/")
+        self._prefix = path_prefix.strip("/")
+        self.user = user
+        self._code = code
+        self._base = self._make_base()
+
+    def _make_base(self) -> str:
+        prefix = f"/{self._prefix}" if self._prefix else ""
+        user = urllib.parse.quote(self.user, safe="")
+        code = urllib.parse.quote(self._code, safe="")
+        return f"{self._origin}{prefix}/rest/{user}/{code}/"
+
+    @classmethod
+    def parse(cls, url: str) -> WebhookAuth:
+        """Accept the forms users paste: with or without a trailing slash, even with a method on the end."""
+        text = url.strip()
+        parts = urllib.parse.urlsplit(text)
+        segments = [s for s in parts.path.split("/") if s]
+        # Never echo the path in an error: a mistyped URL still holds the secret code.
+        shown = f"{parts.scheme}://{parts.hostname}/…" if parts.hostname else "<unparseable>"
+        if parts.scheme not in ("http", "https") or not parts.hostname or "rest" not in segments:
+            raise ValueError(f"not a webhook URL (expected https://<portal>/rest/<user>/<code>/): {shown}")
+        at = segments.index("rest")
+        tail = segments[at + 1 :]
+        if len(tail) == 3 and "." in tail[2]:  # ".../rest/1/abc/profile.json": drop the method
+            tail = tail[:2]
+        if len(tail) != 2:
+            raise ValueError(f"webhook URL must end in /rest/<user>/<code>/: {shown}")
+        user, code = (urllib.parse.unquote(s) for s in tail)
+        return cls(_origin_of(parts), user, code, path_prefix="/".join(segments[:at]))
+
+    @property
+    def origin(self) -> str:
+        return self._origin
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        return (self._code, urllib.parse.quote(self._code, safe=""))
+
+    def url(self, method: str) -> str:
+        return f"{self._base}{method}.json"
+
+    def body(self, params: Mapping[str, Any]) -> tuple[dict[str, Any], int]:
+        return dict(params), 0
+
+    def move(self, origin: str) -> None:
+        self._origin = origin.rstrip("/")
+        self._base = self._make_base()
+
+    def __repr__(self) -> str:
+        return f"WebhookAuth(origin={self._origin!r}, user={self.user!r}, code={MASK!r})"
+
+
+@attrs.frozen(repr=False)
+class Tokens:
+    """An OAuth token pair as handed to ``on_tokens``; persist both, the refresh token rotates."""
+
+    access_token: str
+    refresh_token: str
+    #: Unix time the access token expires, when known.
+    expires_at: float | None = None
+    #: The whole token response (``member_id``, ``scope``, ``server_endpoint`` …).
+    raw: Mapping[str, Any] = attrs.field(factory=dict)
+
+    def __repr__(self) -> str:
+        return f"Tokens(access_token={MASK!r}, refresh_token={MASK!r}, expires_at={self.expires_at!r})"
+
+    __str__ = __repr__
+
+
+def normalize_portal(portal: str) -> str:
+    """``x.bitrix24.com``, ``https://x.bitrix24.com/`` or ``https://x.bitrix24.com/rest/`` → origin."""
+    text = portal.strip()
+    if "://" not in text:
+        text = "https://" + text
+    parts = urllib.parse.urlsplit(text)
+    if not parts.hostname:
+        raise ValueError(f"not a portal address: {redact(portal)[:60]!r}")
+    path = parts.path.rstrip("/")
+    if path.endswith("/rest"):
+        path = path[: -len("/rest")]
+    return _origin_of(parts) + path
+
+
+class OAuthAuth:
+    """An OAuth 2 app: the access token goes in the ``auth`` body parameter and is refreshed once per expiry."""
+
+    kind = "oauth"
+
+    def __init__(
+        self,
+        portal: str,
+        *,
+        client_id: str,
+        client_secret: str,
+        access_token: str,
+        refresh_token: str,
+        expires_at: float | None = None,
+        on_tokens: Callable[[Tokens], None] | None = None,
+        token_url: str = DEFAULT_TOKEN_URL,
+    ) -> None:
+        self._origin = normalize_portal(portal)
+        self.client_id = client_id
+        self._client_secret = client_secret
+        self._token_url = token_url
+        self._on_tokens = on_tokens
+        self._lock = threading.Lock()
+        # (tokens, generation) replaced as one tuple so readers never see a token with the wrong generation.
+        self._state: tuple[Tokens, int] = (Tokens(access_token, refresh_token, expires_at), 0)
+        self.redactor: Redactor | None = None
+        self.refreshes = 0
+
+    @property
+    def origin(self) -> str:
+        return self._origin
+
+    @property
+    def token_url(self) -> str:
+        return self._token_url
+
+    @property
+    def tokens(self) -> Tokens:
+        return self._state[0]
+
+    @property
+    def generation(self) -> int:
+        return self._state[1]
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        tokens = self._state[0]
+        return (self._client_secret, tokens.access_token, tokens.refresh_token)
+
+    def url(self, method: str) -> str:
+        return f"{self._origin}/rest/{method}.json"
+
+    def body(self, params: Mapping[str, Any]) -> tuple[dict[str, Any], int]:
+        tokens, generation = self._state
+        out = dict(params)
+        out["auth"] = tokens.access_token
+        return out, generation
+
+    def move(self, origin: str) -> None:
+        self._origin = origin.rstrip("/")
+
+    def expired(self, now: float) -> bool:
+        """True when the access token's known expiry is (nearly) reached."""
+        return self.expired_generation(now) is not None
+
+    def expired_generation(self, now: float) -> int | None:
+        """The generation of the current tokens if they are (nearly) expired, else None.
+
+        Read from one snapshot, so a thread that sees an expired token and then refreshes passes the
+        generation it actually saw; if another thread refreshed meanwhile, ``refresh`` does nothing.
+        """
+        tokens, generation = self._state
+        if tokens.expires_at is not None and now >= tokens.expires_at - EXPIRY_SKEW_SECONDS:
+            return generation
+        return None
+
+    def refresh(
+        self,
+        seen_generation: int,
+        transport: Transport,
+        *,
+        timeout: tuple[float, float],
+        clock: Clock = SYSTEM_CLOCK,
+    ) -> bool:
+        """Refresh unless another thread already did since ``seen_generation``; True if this call refreshed."""
+        with self._lock:
+            if self._state[1] != seen_generation:
+                return False  # someone refreshed while we waited for the lock: use their tokens
+            tokens = self._request_tokens(transport, timeout, clock)
+            self._state = (tokens, self._state[1] + 1)
+            self.refreshes += 1
+            if self.redactor is not None:
+                self.redactor.add(tokens.access_token, tokens.refresh_token)
+            _log.info("b24crm: OAuth access token refreshed (generation %d)", self._state[1])
+            if self._on_tokens is not None:
+                try:
+                    self._on_tokens(tokens)
+                except Exception:  # noqa: BLE001 - the refresh itself succeeded; do not fail the user's call over storage
+                    _log.exception("b24crm: on_tokens callback failed; the new tokens are only in memory")
+            return True
+
+    def _request_tokens(self, transport: Transport, timeout: tuple[float, float], clock: Clock) -> Tokens:
+        method = "oauth.token.refresh"
+        form = urllib.parse.urlencode(
+            {
+                "grant_type": "refresh_token",
+                "client_id": self.client_id,
+                "client_secret": self._client_secret,
+                "refresh_token": self._state[0].refresh_token,
+            }
+        ).encode()
+        headers = {"Content-Type": "application/x-www-form-urlencoded", "Accept": "application/json"}
+        scrub = self.redactor or Redactor(self.secrets)
+        try:
+            resp = transport.request("POST", self._token_url, body=form, headers=headers, timeout=timeout)
+        except TransportFailure as exc:
+            note = (
+                " The refresh token may have been used up; re-authorize if the next refresh fails."
+                if exc.may_have_run
+                else ""
+            )
+            raise TransportError(method, scrub(str(exc)) + "." + note, may_have_run=exc.may_have_run) from None
+        try:
+            data = json.loads(resp.body)
+        except (ValueError, UnicodeDecodeError):
+            text = scrub(excerpt(resp.body.decode("utf-8", "replace")))
+            raise ResponseDecodeError(method, "token response is not JSON", resp.status, text) from None
+        if not isinstance(data, Mapping) or "error" in data or not data.get("access_token"):
+            data = data if isinstance(data, Mapping) else {}
+            err: APIError = error_from_wire(
+                method,
+                data.get("error") or "invalid_grant",
+                scrub(str(data.get("error_description") or "the token server returned no access_token")),
+                resp.status if resp.status >= 400 else 401,
+            )
+            if not isinstance(err, AuthError):
+                err = AuthError(method, err.code, err.description, err.http_status)
+            raise err
+        access = str(data["access_token"])
+        refresh_token = str(data.get("refresh_token") or self._state[0].refresh_token)
+        expires_at: float | None = None
+        if data.get("expires") is not None:
+            expires_at = float(data["expires"])
+        elif data.get("expires_in") is not None:
+            expires_at = clock.time() + float(data["expires_in"])
+        if expires_at is not None and expires_at <= clock.time() + EXPIRY_SKEW_SECONDS:
+            # Clock skew: trusting it would refresh before every call. Fall back to refreshing on 401.
+            _log.warning("b24crm: the new OAuth token looks already expired (clock skew?); ignoring its expiry")
+            expires_at = None
+        return Tokens(access, refresh_token, expires_at, dict(data))
+
+    def __repr__(self) -> str:
+        return f"OAuthAuth(origin={self._origin!r}, client_id={self.client_id!r}, tokens={MASK!r})"

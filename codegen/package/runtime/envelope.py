@@ -1,0 +1,84 @@
+"""The response envelope: ``{"result", "next", "total", "time"}`` or ``{"error", "error_description"}``.
+
+Bitrix24 does not keep errors and statuses in step: a handler can return an error body with HTTP 200, the
+error code may be empty (the text is in the description), and proxies in front of a portal answer with HTML.
+This module turns any of that into either an ``Envelope`` or a typed exception; nothing else parses bodies.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import attrs
+
+from b24crm.runtime.errors import APIError, ResponseDecodeError
+from b24crm.runtime.redact import excerpt
+
+#: Builds the typed error for ``(code, description, http_status)``; supplied by the client (it knows the rows).
+ErrorFactory = Callable[[object, object, int], APIError]
+
+
+@attrs.frozen
+class RawResponse:
+    """A successful answer, as ``client.call_raw`` returns it.
+
+    ``time`` is the raw timing block (``start``, ``duration``, ``operating``, ``operating_reset_at`` …).
+    """
+
+    result: Any
+    next: int | None
+    total: int | None
+    time: Mapping[str, Any] | None
+    http_status: int
+
+
+Envelope = RawResponse
+
+
+def _int_or_none(value: Any) -> int | None:
+    if value is None:
+        return None
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def decode_json(method: str, status: int, body: bytes, redact: Callable[[str], str]) -> Any:
+    """Parse a body, or raise ResponseDecodeError with the status and a short, redacted excerpt."""
+    try:
+        return json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        text = body.decode("utf-8", errors="replace")
+        what = "response is empty" if not text.strip() else "response is not JSON (an HTML page or truncated body?)"
+        raise ResponseDecodeError(method, what, status, redact(excerpt(text))) from None
+
+
+def parse(method: str, status: int, body: bytes, make_error: ErrorFactory, redact: Callable[[str], str]) -> Envelope:
+    """Turn one HTTP answer into an Envelope, or raise the typed error it carries."""
+    data = decode_json(method, status, body, redact)
+    if not isinstance(data, Mapping):
+        raise ResponseDecodeError(
+            method,
+            f"expected a JSON object, got {type(data).__name__}",
+            status,
+            redact(excerpt(body.decode("utf-8", "replace"))),
+        )
+    if "error" in data:  # an error even with HTTP 200 (handlers may return one as their result)
+        raise make_error(data.get("error"), redact(str(data.get("error_description") or "")), status)
+    if not 200 <= status < 300:
+        raise make_error("", f"HTTP {status} without an error body", status)
+    if "result" not in data:
+        raise ResponseDecodeError(
+            method, "response has no 'result' key", status, redact(excerpt(json.dumps(data)[:200]))
+        )
+    time = data.get("time")
+    return Envelope(
+        result=data["result"],
+        next=_int_or_none(data.get("next")),
+        total=_int_or_none(data.get("total")),
+        time=time if isinstance(time, Mapping) else None,
+        http_status=status,
+    )

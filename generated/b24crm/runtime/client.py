@@ -1,0 +1,405 @@
+"""The client: one place where auth, limits, retries, portal moves, logging and error mapping meet.
+
+Generated code never talks HTTP. It calls ``Invoker.invoke`` with a ``MethodSpec`` and wire-named params;
+the invoker validates them against the spec, and ``BaseClient._execute`` runs the attempt loop:
+
+    wait for the operating budget → wait for a bucket slot → refresh a known-expired token → POST →
+    302? re-send to the new host once → parse the envelope → retry / refresh once / raise typed error.
+
+``client.call(name, params)`` uses the same loop for any method, in the spec or not.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import urllib.parse
+import warnings
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any, ClassVar, Self, TypedDict, Unpack
+
+from b24crm.runtime import envelope
+from b24crm.runtime.auth import DEFAULT_TOKEN_URL, Auth, OAuthAuth, Tokens, WebhookAuth
+from b24crm.runtime.clock import SYSTEM_CLOCK, Clock
+from b24crm.runtime.converter import from_wire, to_wire
+from b24crm.runtime.envelope import RawResponse
+from b24crm.runtime.errors import (
+    OPERATION_TIME_LIMIT,
+    QUERY_LIMIT_EXCEEDED,
+    TOKEN_REFRESH_CODES,
+    APIError,
+    Problem,
+    RequestValidationError,
+    ResponseDecodeError,
+    TransportError,
+    error_from_wire,
+)
+from b24crm.runtime.paging import Page, dig, iter_all
+from b24crm.runtime.ratelimit import InMemoryLimiterStore, LimiterStore, OperatingTracker, RateLimiter, RatePlan
+from b24crm.runtime.redact import Redactor
+from b24crm.runtime.retry import RetryPolicy
+from b24crm.runtime.spec import ErrorRow, MethodSpec, Registry
+from b24crm.runtime.transport import HttpResponse, Transport, TransportFailure, Urllib3Transport, check_scheme
+from b24crm.runtime.types import RequestOptions
+from b24crm.runtime.validation import validate
+
+__all__ = ["BaseClient", "ClientOptions", "Invoker", "RawResponse"]
+
+USER_AGENT = "b24crm (python; urllib3)"
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
+_EMPTY_REGISTRY = Registry(methods={}, system_errors=())
+
+
+class ClientOptions(TypedDict, total=False):
+    """Keyword options of ``from_webhook`` / ``from_oauth``."""
+
+    timeout: float | tuple[float, float]
+    max_attempts: int
+    rate_limit: RatePlan
+    allow_insecure: bool
+    ca_certs: str | None
+    on_portal_moved: Callable[[str, str], None] | None
+    pool_maxsize: int
+    logger: logging.Logger | None
+    operating_limit: float
+    transport: Transport | None
+    clock: Clock | None
+    limiter_store: LimiterStore | None
+    retry_policy: RetryPolicy | None
+
+
+def _timeout(value: float | tuple[float, float]) -> tuple[float, float]:
+    if isinstance(value, tuple):
+        return float(value[0]), float(value[1])
+    return float(value), float(value)
+
+
+class BaseClient:
+    """Base of the generated ``Client``. Thread-safe: share one client between threads."""
+
+    #: Set by the generated subclass; a bare BaseClient knows no methods (``call`` still works).
+    _registry: ClassVar[Registry] = _EMPTY_REGISTRY
+
+    def __init__(
+        self,
+        auth: Auth,
+        *,
+        timeout: float | tuple[float, float] = (5.0, 30.0),
+        max_attempts: int = 4,
+        rate_limit: RatePlan = "standard",
+        allow_insecure: bool = False,
+        ca_certs: str | None = None,
+        on_portal_moved: Callable[[str, str], None] | None = None,
+        pool_maxsize: int = 10,
+        logger: logging.Logger | None = None,
+        operating_limit: float | None = None,
+        transport: Transport | None = None,
+        clock: Clock | None = None,
+        limiter_store: LimiterStore | None = None,
+        retry_policy: RetryPolicy | None = None,
+    ) -> None:
+        self._auth = auth
+        self._allow_insecure = allow_insecure
+        self._redact = Redactor(getattr(auth, "secrets", ()))
+        if isinstance(auth, OAuthAuth):
+            auth.redactor = self._redact
+            check_scheme(auth.token_url, allow_insecure=allow_insecure)
+        check_scheme(auth.origin, allow_insecure=allow_insecure)
+        self._timeout = _timeout(timeout)
+        self._clock = clock or SYSTEM_CLOCK
+        self._log = logger or logging.getLogger("b24crm")
+        self._retry = retry_policy or RetryPolicy(max_attempts=max_attempts)
+        self._on_portal_moved = on_portal_moved
+        self._transport: Transport = transport or Urllib3Transport(
+            pool_maxsize=pool_maxsize, ca_certs=ca_certs, redactor=self._redact
+        )
+        store = limiter_store or InMemoryLimiterStore()
+        host = urllib.parse.urlsplit(auth.origin).hostname or auth.origin
+        self._limiter = RateLimiter(rate_limit, key=host, store=store, clock=self._clock)
+        tracker_kwargs: dict[str, Any] = {} if operating_limit is None else {"limit": operating_limit}
+        self._operating = OperatingTracker(
+            key=f"{host}:{auth.kind}",
+            store=store,
+            clock=self._clock,
+            enabled=rate_limit not in (None, "off"),
+            **tracker_kwargs,
+        )
+        self._invoker = Invoker(self)
+
+    # --- construction -----------------------------------------------------------------------------------
+
+    @classmethod
+    def from_webhook(cls, url: str, **options: Unpack[ClientOptions]) -> Self:
+        """A client for an inbound webhook URL (``https://portal/rest/<user>/<code>/``)."""
+        return cls(WebhookAuth.parse(url), **options)
+
+    @classmethod
+    def from_oauth(
+        cls,
+        portal: str,
+        *,
+        client_id: str,
+        client_secret: str,
+        access_token: str,
+        refresh_token: str,
+        expires_at: float | None = None,
+        on_tokens: Callable[[Tokens], None] | None = None,
+        token_url: str = DEFAULT_TOKEN_URL,
+        **options: Unpack[ClientOptions],
+    ) -> Self:
+        """A client for an OAuth app; tokens are refreshed automatically and handed to ``on_tokens``."""
+        auth = OAuthAuth(
+            portal,
+            client_id=client_id,
+            client_secret=client_secret,
+            access_token=access_token,
+            refresh_token=refresh_token,
+            expires_at=expires_at,
+            on_tokens=on_tokens,
+            token_url=token_url,
+        )
+        return cls(auth, **options)
+
+    def close(self) -> None:
+        """Release pooled connections."""
+        self._transport.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(portal={self._auth.origin!r}, auth={self._auth.kind!r})"
+
+    __str__ = __repr__
+
+    @property
+    def portal(self) -> str:
+        """The portal's origin (changes after a portal move)."""
+        return self._auth.origin
+
+    # --- the raw escape hatch ---------------------------------------------------------------------------
+
+    def call(
+        self, method: str, params: Mapping[str, Any] | None = None, *, request_options: RequestOptions | None = None
+    ) -> Any:
+        """Call any method and return its decoded ``result`` (JSON data, not models)."""
+        return self._call_raw(method, params, request_options).result
+
+    def call_raw(
+        self, method: str, params: Mapping[str, Any] | None = None, *, request_options: RequestOptions | None = None
+    ) -> RawResponse:
+        """Call any method and return the whole envelope: ``result``, ``next``, ``total``, ``time``, status."""
+        return self._call_raw(method, params, request_options)
+
+    def _call_raw(self, method: str, params: Mapping[str, Any] | None, options: RequestOptions | None) -> RawResponse:
+        spec = self._registry.find(method)
+        if spec is None:  # unknown to the spec: sent as given, treated as a write that may not repeat
+            wire = to_wire(dict(params or {}))
+            return self._execute(method, wire, idempotent=False, rows=(), options=options)
+        # prepare ← _call_raw ← call/call_raw ← the user's line
+        wire = self._invoker.prepare(spec, params or {}, stacklevel=3)
+        return self._execute(spec.name, wire, idempotent=spec.idempotent, rows=spec.errors, options=options)
+
+    # --- the attempt loop -------------------------------------------------------------------------------
+
+    def _error_for(self, method: str, rows: Sequence[ErrorRow]) -> Callable[[object, object, int], APIError]:
+        def make(code: object, description: object, status: int) -> APIError:
+            return error_from_wire(
+                method, code, description, status, method_rows=rows, system_rows=self._registry.system_errors
+            )
+
+        return make
+
+    def _execute(
+        self,
+        method: str,
+        params: Mapping[str, Any],
+        *,
+        idempotent: bool,
+        rows: Sequence[ErrorRow],
+        options: RequestOptions | None,
+        budget_methods: Sequence[str] = (),
+    ) -> RawResponse:
+        """Send one call with the full policy; ``budget_methods``: batch commands' methods to wait for."""
+        timeout = self._timeout if options is None or options.timeout is None else _timeout(options.timeout)
+        budget = self._retry.max_attempts if options is None or options.max_attempts is None else options.max_attempts
+        if budget < 1:
+            raise ValueError(f"max_attempts must be >= 1, got {budget}")
+        make_error = self._error_for(method, rows)
+        attempt = 0
+        refreshed = moved = False
+        while True:
+            attempt += 1
+            for name in (method, *budget_methods):
+                self._operating.before(name)
+            self._limiter.acquire()
+            auth = self._auth
+            if isinstance(auth, OAuthAuth):
+                stale = auth.expired_generation(self._clock.time())
+                if stale is not None:
+                    auth.refresh(stale, self._transport, timeout=timeout, clock=self._clock)
+            body, generation = auth.body(params)
+            payload = json.dumps(body, ensure_ascii=False, separators=(",", ":"), default=_json_default).encode()
+            started = self._clock.monotonic()
+            status: int | str = "-"
+            try:
+                resp = self._transport.request(
+                    "POST",
+                    auth.url(method),
+                    body=payload,
+                    headers={
+                        "Content-Type": "application/json; charset=utf-8",
+                        "Accept": "application/json",
+                        "User-Agent": USER_AGENT,
+                    },
+                    timeout=timeout,
+                )
+                status = resp.status
+                if resp.status in _REDIRECTS:
+                    if moved:
+                        raise TransportError(method, "the portal redirected again after a move", may_have_run=False)
+                    self._follow_move(method, resp)
+                    moved = True
+                    attempt -= 1  # not a failed attempt: the old host did not run it
+                    continue
+                result = envelope.parse(method, resp.status, resp.body, make_error, self._redact)
+            except TransportFailure as exc:
+                failure: Exception = exc
+                status = type(exc).__name__
+            except APIError as exc:
+                if exc.code in TOKEN_REFRESH_CODES and isinstance(auth, OAuthAuth) and not refreshed:
+                    self._log_request(method, status, started, attempt, budget)
+                    auth.refresh(generation, self._transport, timeout=timeout, clock=self._clock)
+                    refreshed = True
+                    attempt -= 1  # the re-send after a refresh is not a retry
+                    continue
+                if exc.code == QUERY_LIMIT_EXCEEDED:
+                    self._limiter.saturate()
+                elif exc.code == OPERATION_TIME_LIMIT:
+                    self._operating.blocked(method)
+                failure = exc
+            except ResponseDecodeError as exc:
+                failure = exc
+            else:
+                self._log_request(method, status, started, attempt, budget)
+                self._operating.record(method, result.time)
+                return result
+            self._log_request(method, status, started, attempt, budget)
+            decision = self._retry.decide(failure, idempotent=idempotent, attempt=attempt, max_attempts=budget)
+            if not decision.retry:
+                if isinstance(failure, TransportFailure):
+                    raise TransportError(
+                        method, f"{failure} ({decision.reason})", may_have_run=failure.may_have_run
+                    ) from None
+                raise failure
+            self._log.info(
+                "b24crm: retrying %s in %.2fs after %s (attempt %d/%d failed: %s)",
+                method,
+                decision.delay,
+                decision.reason,
+                attempt,
+                budget,
+                self._redact(str(failure)),
+            )
+            self._clock.sleep(decision.delay)
+
+    def _log_request(self, method: str, status: int | str, started: float, attempt: int, budget: int) -> None:
+        if self._log.isEnabledFor(logging.DEBUG):
+            self._log.debug(
+                "b24crm: POST %s -> %s in %.3fs (attempt %d/%d)",
+                method,
+                status,
+                self._clock.monotonic() - started,
+                attempt,
+                budget,
+            )
+
+    def _follow_move(self, method: str, resp: HttpResponse) -> None:
+        location = resp.headers.get("location", "")
+        parts = urllib.parse.urlsplit(location)
+        if not parts.scheme or not parts.netloc:
+            raise TransportError(
+                method, f"HTTP {resp.status} redirect without an absolute Location; not followed", may_have_run=False
+            )
+        new = f"{parts.scheme}://{parts.netloc}"
+        old = self._auth.origin
+        if parts.netloc.lower() == urllib.parse.urlsplit(old).netloc.lower():
+            raise TransportError(
+                method, f"HTTP {resp.status} redirect to the same host; not followed", may_have_run=False
+            )
+        check_scheme(new, allow_insecure=self._allow_insecure)
+        self._auth.move(new)
+        self._log.warning("b24crm: the portal moved from %s to %s; calls now go to the new address", old, new)
+        if self._on_portal_moved is not None:
+            self._on_portal_moved(old, new)
+
+
+def _json_default(value: Any) -> Any:
+    # to_wire already produced JSON-ready data; anything left (e.g. a date) is sent as text.
+    return str(value)
+
+
+class Invoker:
+    """What generated namespaces call: validate → send → decode into the declared types."""
+
+    def __init__(self, client: BaseClient) -> None:
+        self._client = client
+
+    @property
+    def client(self) -> BaseClient:
+        return self._client
+
+    def prepare(self, method: MethodSpec, params: Mapping[str, Any], *, stacklevel: int = 3) -> dict[str, Any]:
+        """Params → wire data, checked against the spec. Raises RequestValidationError listing every problem."""
+        wire = to_wire(params)
+        if not isinstance(wire, dict):
+            raise RequestValidationError(method.name, [Problem("", "params must be a mapping")])
+        problems = validate(method.request_schema, wire)
+        if problems:
+            raise RequestValidationError(method.name, problems)
+        if method.deprecated:
+            warnings.warn(f"{method.name} is deprecated by Bitrix24", DeprecationWarning, stacklevel=stacklevel + 1)
+        return wire
+
+    def _send(self, method: MethodSpec, wire: Mapping[str, Any], options: RequestOptions | None) -> RawResponse:
+        return self._client._execute(
+            method.name, wire, idempotent=method.idempotent, rows=method.errors, options=options
+        )
+
+    def invoke(
+        self, method: MethodSpec, params: Mapping[str, Any], result_type: Any, options: RequestOptions | None
+    ) -> Any:
+        """One call; its ``result`` decoded into ``result_type``."""
+        wire = self.prepare(method, params, stacklevel=3)
+        raw = self._send(method, wire, options)
+        return from_wire(raw.result, result_type, method.name)
+
+    def invoke_page(
+        self, method: MethodSpec, params: Mapping[str, Any], item_type: Any, options: RequestOptions | None
+    ) -> Page[Any]:
+        """One page of a list method (``items`` taken from ``pagination.items_path``)."""
+        wire = self.prepare(method, params, stacklevel=3)
+        raw = self._send(method, wire, options)
+        path = method.pagination.items_path if method.pagination is not None else ()
+        items = from_wire(dig(raw.result, path), list[item_type], method.name)  # type: ignore[valid-type, unused-ignore]
+        return Page(items=items, next=raw.next, total=raw.total, time=raw.time)
+
+    def iter_all(
+        self,
+        method: MethodSpec,
+        params: Mapping[str, Any],
+        item_type: Any,
+        *,
+        limit: int | None = None,
+        progress: Callable[[int], None] | None = None,
+        after_id: int | None = None,
+        options: RequestOptions | None = None,
+    ) -> Iterator[Any]:
+        """Every record, streamed lazily (see ``paging.iter_all``). Validation happens before the first yield."""
+        wire = self.prepare(method, params, stacklevel=3)
+        return iter_all(
+            self._client, method, wire, item_type, limit=limit, progress=progress, after_id=after_id, options=options
+        )

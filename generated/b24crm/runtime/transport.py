@@ -1,0 +1,161 @@
+"""HTTP for the runtime: one urllib3 PoolManager per client, and failures sorted by what they imply.
+
+The retry policy needs one fact the HTTP layer alone knows: did the request possibly reach the portal?
+``NotSent`` (connect refused, DNS failure, connect timeout) means the portal never saw it, so any method may
+be repeated. ``MaybeSent`` (read timeout, connection reset after the request was written) means a write may
+already be applied. Redirects are never followed here: the client handles a portal move itself, because
+urllib3 would turn the POST into a GET and drop the body.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import urllib.parse
+from collections.abc import Mapping
+from typing import Protocol
+
+import attrs
+import urllib3
+from urllib3 import exceptions as u3
+
+from b24crm.runtime.redact import Redactor
+
+
+@attrs.frozen
+class HttpResponse:
+    """What came back: status, headers (lower-case names) and the raw body."""
+
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+
+
+class TransportFailure(Exception):
+    """Base of the transport's own failures; the client turns them into ``TransportError``."""
+
+    #: True when the request may have reached the portal (and a write may have been applied).
+    may_have_run: bool = True
+    #: False when repeating cannot help (bad certificate, malformed URL).
+    transient: bool = True
+
+
+class NotSent(TransportFailure):
+    """The connection was never established: the portal did not see the request."""
+
+    may_have_run = False
+
+
+class MaybeSent(TransportFailure):
+    """The request was (possibly) written, but no complete answer arrived."""
+
+    may_have_run = True
+
+
+class Fatal(TransportFailure):
+    """A failure no retry can fix (TLS verification, invalid URL); the portal did not run the call."""
+
+    may_have_run = False
+    transient = False
+
+
+class Transport(Protocol):
+    """Sends one HTTP request. Implementations raise only ``TransportFailure`` subclasses."""
+
+    def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        body: bytes | None,
+        headers: Mapping[str, str],
+        timeout: tuple[float, float],
+    ) -> HttpResponse: ...
+
+    def close(self) -> None: ...
+
+
+def is_loopback(host: str) -> bool:
+    """127.0.0.0/8, ::1 and ``localhost``: the only hosts plain HTTP is allowed to by default."""
+    host = host.strip("[]").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_scheme(url: str, *, allow_insecure: bool) -> None:
+    """Refuse to send secrets over plain HTTP, except to loopback or when explicitly allowed."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme == "https":
+        return
+    if parts.scheme != "http":
+        raise ValueError(f"unsupported URL scheme {parts.scheme!r}; use https://")
+    if allow_insecure or is_loopback(parts.hostname or ""):
+        return
+    raise ValueError(
+        f"refusing plain http:// to {parts.hostname!r}: webhook codes and tokens would travel in clear text; "
+        "use https:// or pass allow_insecure=True"
+    )
+
+
+class Urllib3Transport:
+    """The production transport: keep-alive pools, certificate verification on, no redirects, no retries."""
+
+    def __init__(
+        self,
+        *,
+        pool_maxsize: int = 10,
+        ca_certs: str | None = None,
+        redactor: Redactor | None = None,
+    ) -> None:
+        self._redact = redactor or Redactor()
+        # maxsize: connections kept per host; sized for the number of threads sharing the client.
+        self._pool = urllib3.PoolManager(
+            num_pools=4,
+            maxsize=max(1, pool_maxsize),
+            cert_reqs="CERT_REQUIRED",
+            ca_certs=ca_certs,
+            retries=False,
+        )
+
+    def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        body: bytes | None,
+        headers: Mapping[str, str],
+        timeout: tuple[float, float],
+    ) -> HttpResponse:
+        try:
+            resp = self._pool.request(
+                method,
+                url,
+                body=body,
+                headers=dict(headers),
+                timeout=urllib3.Timeout(connect=timeout[0], read=timeout[1]),
+                retries=False,
+                redirect=False,
+                preload_content=True,
+            )
+        except (u3.ConnectTimeoutError, u3.NewConnectionError) as exc:  # includes DNS failures
+            raise NotSent(self._describe("could not connect", exc)) from None
+        except u3.SSLError as exc:
+            raise Fatal(self._describe("TLS failed", exc)) from None
+        except u3.LocationValueError as exc:
+            raise Fatal(self._describe("invalid URL", exc)) from None
+        except u3.ReadTimeoutError as exc:
+            raise MaybeSent(self._describe("read timed out", exc)) from None
+        except u3.HTTPError as exc:  # ProtocolError (reset / aborted), IncompleteRead, proxy failures …
+            raise MaybeSent(self._describe("connection failed after sending", exc)) from None
+        headers_out = {k.lower(): v for k, v in resp.headers.items()}
+        return HttpResponse(status=resp.status, headers=headers_out, body=resp.data or b"")
+
+    def _describe(self, what: str, exc: BaseException) -> str:
+        # urllib3 messages embed the URL, which for a webhook holds the secret code.
+        return self._redact(f"{what}: {type(exc).__name__}: {exc}")
+
+    def close(self) -> None:
+        self._pool.clear()
