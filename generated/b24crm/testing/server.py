@@ -1,0 +1,326 @@
+"""The HTTP layer: URL routing, request decoding and merging, faults and raw response writing.
+
+Why hand-written on ``http.server``: stdlib only, HTTP/1.1 keep-alive, and full control of the bytes —
+faults need to drop connections, cut bodies and send HTML pages, which a framework would hide. Responses
+are written as one buffer to keep loopback throughput well above 3,000 calls/s.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import email.parser
+import email.policy
+import json
+import socket
+import ssl
+import struct
+import threading
+import time
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import quote_plus
+
+from b24crm.runtime.phpquery import decode_query, php_array
+from b24crm.testing.api import BitrixError
+from b24crm.testing.faults import Fault
+from b24crm.testing.phpjson import dumps
+from b24crm.testing.portal import Outcome, Portal
+
+__all__ = ["EmulatorServer", "RequestHandler"]
+
+_HTML_502 = (
+    b"<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n<center><h1>502 Bad Gateway</h1></center>\r\n"
+    b"<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n"
+)
+_FAULT_BODIES: dict[str, tuple[int, dict[str, str]]] = {
+    "query_limit": (503, {"error": "QUERY_LIMIT_EXCEEDED", "error_description": "Too many requests"}),
+    "operation_time_limit": (
+        429,
+        {"error": "OPERATION_TIME_LIMIT", "error_description": "Method is blocked due to operation time limit."},
+    ),
+    "internal_error": (500, {"error": "INTERNAL_SERVER_ERROR", "error_description": "Internal server error"}),
+    "expired_token": (401, {"error": "expired_token", "error_description": "The access token provided has expired"}),
+}
+_JSON_TYPE = "application/json; charset=utf-8"
+
+
+class _Drop(Exception):
+    """Close the connection abruptly (RST) instead of answering."""
+
+
+class EmulatorServer(ThreadingHTTPServer):
+    """A threading HTTP(S) server bound to one :class:`Portal`."""
+
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 128
+
+    def __init__(self, address: tuple[str, int], portal: Portal, *, ssl_context: ssl.SSLContext | None = None) -> None:
+        self.portal = portal
+        self.ssl_context = ssl_context
+        #: Where a ``moved`` fault points when the fault names no location.
+        self.moved_to = ""
+        super().__init__(address, RequestHandler)
+        if ssl_context is not None:
+            self.socket = ssl_context.wrap_socket(self.socket, server_side=True, do_handshake_on_connect=False)
+
+    @property
+    def base_url(self) -> str:
+        """``http(s)://host:port`` of this listener."""
+        host, port = self.server_address[:2]
+        scheme = "https" if self.ssl_context else "http"
+        return f"{scheme}://{host if isinstance(host, str) else host.decode()}:{port}"
+
+    def start(self) -> threading.Thread:
+        """Serve in a daemon thread."""
+        thread = threading.Thread(target=self.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        thread.start()
+        return thread
+
+
+class RequestHandler(BaseHTTPRequestHandler):
+    """One connection; ``handle()`` loops over its keep-alive requests."""
+
+    protocol_version = "HTTP/1.1"
+    server: EmulatorServer
+    timeout = 120
+
+    def setup(self) -> None:
+        super().setup()
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if isinstance(self.connection, ssl.SSLSocket):
+            self.connection.settimeout(10)
+            self.connection.do_handshake()
+            self.connection.settimeout(self.timeout)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Quiet: a test server must not spam stderr."""
+
+    def handle_one_request(self) -> None:
+        try:
+            super().handle_one_request()
+        except _Drop:
+            self._reset_connection()
+        except (ConnectionError, ssl.SSLError, TimeoutError):
+            self.close_connection = True
+
+    def do_GET(self) -> None:
+        self._dispatch()
+
+    def do_POST(self) -> None:
+        self._dispatch()
+
+    do_PUT = do_POST
+    do_DELETE = do_POST
+
+    def do_OPTIONS(self) -> None:
+        self._send(204, b"", "text/plain")
+
+    # -- plumbing ---------------------------------------------------------------------------------------
+    def _read_body(self) -> bytes:
+        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            chunks: list[bytes] = []
+            while True:
+                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+                if size == 0:
+                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                        pass
+                    return b"".join(chunks)
+                chunks.append(self.rfile.read(size))
+                self.rfile.readline()
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length > 0 else b""
+
+    def _send(
+        self, status: int, body: bytes, content_type: str = _JSON_TYPE, extra: dict[str, str] | None = None
+    ) -> None:
+        try:
+            reason = HTTPStatus(status).phrase
+        except ValueError:
+            reason = ""
+        lines = [
+            f"HTTP/1.1 {status} {reason}",
+            f"Content-Type: {content_type}",
+            f"Content-Length: {len(body)}",
+            "Access-Control-Allow-Origin: *",
+            "Access-Control-Allow-Headers: origin, content-type, accept",
+            "X-Content-Type-Options: nosniff",
+        ]
+        for name, value in (extra or {}).items():
+            lines.append(f"{name}: {value}")
+        if self.close_connection:
+            lines.append("Connection: close")
+        head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+        self.wfile.write(head + body)
+        self.wfile.flush()
+
+    def _send_json(self, status: int, body: Any) -> None:
+        self._send(status, dumps(body))
+
+    def _reset_connection(self) -> None:
+        self.close_connection = True
+        with contextlib.suppress(OSError):
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+
+    # -- routing ----------------------------------------------------------------------------------------
+    def _dispatch(self) -> None:
+        path, _, query = self.path.partition("?")
+        body = self._read_body()
+        if path.startswith("/rest/"):
+            self._rest(path[len("/rest/") :], query, body)
+        elif path.rstrip("/") == "/oauth/token":
+            self._oauth(query, body)
+        elif path.startswith("/_emulator/"):
+            self._control(path[len("/_emulator/") :].strip("/"), body)
+        else:
+            self._send(404, b"<html><body><h1>404 Not Found</h1></body></html>", "text/html; charset=utf-8")
+
+    def _params(self, query: str, body: bytes) -> dict[str, Any]:
+        """Query string, then the body on top (top level only); bad JSON leaves only the query (§1.3)."""
+        params = decode_query(query) if query else {}
+        if not body:
+            return params
+        content_type = self.headers.get("Content-Type", "")
+        media = content_type.split(";", 1)[0].strip().lower()
+        parsed: Any = None
+        if media == "application/json" or media.endswith("+json"):
+            try:
+                parsed = php_array(json.loads(body))
+            except (ValueError, UnicodeDecodeError):
+                parsed = None
+            if isinstance(parsed, list):
+                parsed = {str(i): v for i, v in enumerate(parsed)}
+        elif media == "multipart/form-data":
+            parsed = _multipart(content_type, body)
+        else:
+            parsed = decode_query(body.decode("utf-8", "replace"))
+        if isinstance(parsed, dict):
+            params.update(parsed)
+        return params
+
+    def _rest(self, tail: str, query: str, body: bytes) -> None:
+        portal = self.server.portal
+        segments = [s for s in tail.split("/") if s != ""]
+        webhook: tuple[str, str] | None = None
+        if len(segments) == 3:
+            webhook = (segments[0], segments[1])
+        method = segments[-1] if segments and len(segments) in (1, 3) else ""
+        lowered = method.lower()
+        for suffix in (".json", ".xml"):
+            if lowered.endswith(suffix):
+                lowered = lowered[: -len(suffix)]
+        portal.count("requests", lowered)
+        fault = portal.faults.take(lowered)
+        if fault is not None and self._fault_before(fault, tail, query):
+            return
+        params = self._params(query, body)
+        bearer = None
+        authorization = self.headers.get("Authorization", "")
+        if authorization[:7].lower() == "bearer ":
+            bearer = authorization[7:].strip()
+        try:
+            auth = portal.authenticate(webhook, params, bearer)
+            if not lowered or (len(segments) not in (1, 3)):
+                raise BitrixError("ERROR_METHOD_NOT_FOUND", "Method not found!", 404)
+            if not portal.bucket.admit():
+                portal.count("rate_limited")
+                raise BitrixError("QUERY_LIMIT_EXCEEDED", "Too many requests", 503)
+        except BitrixError as error:
+            portal.count("errors")
+            self._send_json(error.status, error.body())
+            return
+        if lowered == "batch":
+            outcome = portal.batch(params, auth)
+        else:
+            outcome = portal.call(lowered, params, auth)
+        self._respond(outcome, fault)
+
+    def _fault_before(self, fault: Fault, tail: str, query: str) -> bool:
+        """Apply a fault that acts before the call; True when the request is fully handled."""
+        kind = fault.kind
+        if kind == "reset_before":
+            raise _Drop()
+        if kind == "delay":
+            time.sleep(fault.seconds)
+            return False
+        if kind == "html":
+            self._send(502, _HTML_502, "text/html")
+            return True
+        if kind == "moved":
+            base = (fault.location or self.server.moved_to or "").rstrip("/")
+            location = f"{base}/rest/{tail}" + (f"?{query}" if query else "")
+            self._send(302, b"", "text/html; charset=UTF-8", {"Location": location})
+            return True
+        if kind in _FAULT_BODIES:
+            status, body = _FAULT_BODIES[kind]
+            if kind == "query_limit":
+                self.server.portal.count("rate_limited")
+            self._send_json(status, body)
+            return True
+        return False  # reset_after / truncated act after the call
+
+    def _respond(self, outcome: Outcome, fault: Fault | None) -> None:
+        if fault is not None and fault.kind == "reset_after":
+            raise _Drop()  # the call ran and committed; the client never hears about it
+        payload = dumps(outcome.body)
+        if fault is not None and fault.kind == "truncated":
+            payload = payload[: max(1, len(payload) // 2)]
+        self._send(outcome.status, payload)
+
+    def _oauth(self, query: str, body: bytes) -> None:
+        portal = self.server.portal
+        params = self._params(query, body)
+        status, answer = portal.oauth.refresh(params)
+        if status == 200:
+            portal.count("oauth_refreshes")
+        self._send_json(status, answer)
+
+    def _control(self, name: str, body: bytes) -> None:
+        portal = self.server.portal
+        try:
+            data = json.loads(body) if body else {}
+        except ValueError:
+            self._send_json(400, {"error": "bad JSON"})
+            return
+        if name == "stats":
+            self._send(200, json.dumps(portal.stats()).encode())
+        elif name == "reset" and self.command == "POST":
+            portal.reset()
+            self._send(200, b'{"ok":true}')
+        elif name == "faults" and self.command == "POST":
+            try:
+                fault = portal.faults.add(
+                    method=str(data.get("method", "*")),
+                    kind=str(data.get("kind", "")),
+                    times=data.get("times", 1),
+                    seconds=float(data.get("seconds", 1.0)),
+                    location=data.get("location"),
+                )
+            except (ValueError, TypeError) as error:
+                self._send(400, json.dumps({"error": str(error)}).encode())
+                return
+            self._send(200, json.dumps({"ok": True, "fault": fault.to_json()}).encode())
+        elif name == "faults" and self.command == "DELETE":
+            portal.faults.clear()
+            self._send(200, b'{"ok":true}')
+        elif name == "faults":
+            self._send(200, json.dumps([f.to_json() for f in portal.faults.pending()]).encode())
+        else:
+            self._send(404, b'{"error":"unknown control endpoint"}')
+
+
+def _multipart(content_type: str, body: bytes) -> dict[str, Any]:
+    """Form fields of a ``multipart/form-data`` body, decoded with PHP's bracket rules."""
+    message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
+        f"Content-Type: {content_type}\r\n\r\n".encode("latin-1") + body
+    )
+    pairs = []
+    for part in message.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        if not isinstance(name, str):
+            continue
+        payload = part.get_payload(decode=True)
+        value = payload.decode("utf-8", "replace") if isinstance(payload, bytes) else ""
+        pairs.append(f"{quote_plus(name, safe='[]')}={quote_plus(value)}")
+    return decode_query("&".join(pairs))
