@@ -69,8 +69,11 @@ def wrap(text: str, width: int = DOC_WIDTH) -> tuple[str, ...]:
 
 
 def _hanging(text: str, width: int = DOC_WIDTH - 4) -> list[str]:
-    """An ``Args:``/``Attributes:`` entry: first line indented 4, continuation lines 8."""
-    lines = textwrap.wrap(doc_escape(text), width=width, break_long_words=False, break_on_hyphens=False)
+    """An ``Args:``/``Attributes:`` entry: first line indented 4, continuation lines 8.
+
+    ``text`` is already docstring-safe (built from ``one_line`` pieces): escaping again would double backslashes.
+    """
+    lines = textwrap.wrap(text.strip(), width=width, break_long_words=False, break_on_hyphens=False)
     return [("    " if i == 0 else "        ") + line for i, line in enumerate(lines)]
 
 

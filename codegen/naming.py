@@ -34,6 +34,5 @@ def pascal(wire: str) -> str:
 
 
 def constant(wire: str) -> str:
-    """``crm.status.add`` -> ``CRM_STATUS_ADD`` (module constants); ``""`` -> ``EMPTY``."""
-    name = snake(wire).rstrip("_").upper()
-    return name or "EMPTY"
+    """``crm.status.add`` -> ``CRM_STATUS_ADD`` (module constants)."""
+    return snake(wire).rstrip("_").upper()

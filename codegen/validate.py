@@ -96,6 +96,8 @@ def _rules(spec: LoadedSpec) -> Iterator[Diagnostic]:
     error_rows: dict[str, tuple[Any, ...]] = {}
     namespaces: dict[tuple[str, ...], set[str]] = {}
     methods: dict[tuple[str, ...], set[str]] = {}
+    #: namespace -> its paginated methods: each one gets the namespace's single ``iter_all()``.
+    paged: dict[tuple[str, ...], list[str]] = {}
 
     def schema_checks(schema: Any, where: str, direction: str) -> Iterator[Diagnostic]:
         if not isinstance(schema, Mapping):
@@ -218,6 +220,7 @@ def _rules(spec: LoadedSpec) -> Iterator[Diagnostic]:
         yield from error_checks(op.get("x-b24-errors", []), f"{oloc}/x-b24-errors")
         pagination = op.get("x-b24-pagination")
         if pagination is not None:
+            paged.setdefault(tuple(segments[:-1]), []).append(name)
             yield from _pagination_checks(
                 pagination, rschema["properties"]["result"], params, f"{oloc}/x-b24-pagination"
             )
@@ -225,6 +228,12 @@ def _rules(spec: LoadedSpec) -> Iterator[Diagnostic]:
     for title, dirs in sorted(directions.items()):
         if len(dirs) > 1:
             yield Diagnostic(f"schema {title}", "is used in both requests and responses: split it into two schemas")
+    for ns, names in sorted(paged.items()):
+        if len(names) > 1 or "iter_all" in methods.get(ns, set()):
+            yield Diagnostic(
+                ".".join(ns),
+                f"paginated methods {', '.join(names)} would share this namespace's iter_all(): one per namespace",
+            )
     for ns, children in sorted(namespaces.items()):
         clash = children & methods.get(ns, set())
         for name in sorted(clash):
@@ -242,7 +251,7 @@ def _pagination_checks(
         return
     for key, kind in PAGINATION_KEYS.items():
         if not isinstance(pagination.get(key), kind):
-            yield Diagnostic(loc, f"{key} must be a {kind.__name__}")
+            yield Diagnostic(loc, f"{key} must be of type {kind.__name__}")
     for key in ("order_param", "filter_param", "start_param"):
         if isinstance(pagination.get(key), str) and pagination[key] not in params:
             yield Diagnostic(loc, f"{key} {pagination[key]!r} is not a parameter of the method")
