@@ -50,37 +50,9 @@ def _registry() -> Any:
     return REGISTRY
 
 
-def _coerce(schema: Mapping[str, Any] | None, value: Any) -> Any:
-    """Strings from the command line -> the JSON types the method's schema expects."""
-    if schema is None:
-        return value
-    if isinstance(value, Mapping):
-        props = schema.get("properties", {})
-        extra = schema.get("additionalProperties")
-        return {k: _coerce(props.get(k, extra if isinstance(extra, Mapping) else None), v) for k, v in value.items()}
-    if isinstance(value, list):
-        items = schema.get("items")
-        return [_coerce(items if isinstance(items, Mapping) else None, v) for v in value]
-    if not isinstance(value, str):
-        return value
-    types = schema.get("type", [])
-    types = [types] if isinstance(types, str) else list(types)
-    if "string" in types and "integer" not in types and "number" not in types:
-        return value
-    if "integer" in types and value.lstrip("-").isdigit():
-        return int(value)
-    if "number" in types:
-        try:
-            return float(value)
-        except ValueError:
-            return value
-    if "boolean" in types and value.lower() in ("true", "false"):
-        return value.lower() == "true"
-    return value
-
-
 def _params(method: str, pairs: Sequence[str], json_text: str | None) -> dict[str, Any]:
     from b24crm.runtime.phpquery import decode_query
+    from b24crm.runtime.validation import coerce_strings
 
     params: dict[str, Any] = {}
     if json_text:
@@ -97,7 +69,7 @@ def _params(method: str, pairs: Sequence[str], json_text: str | None) -> dict[st
             encoded.append(f"{quote(key, safe='[]')}={quote(value, safe='')}")
         params.update(decode_query("&".join(encoded)))
     spec = _registry().find(method)
-    return dict(_coerce(spec.request_schema if spec else None, params))
+    return dict(coerce_strings(spec.request_schema if spec else None, params))
 
 
 def _client(args: argparse.Namespace) -> Any:

@@ -135,6 +135,41 @@ def _check_object(schema: Mapping[str, Any], value: Mapping[Any, Any], path: str
         yield Problem(path, f"must have at most {schema['maxProperties']} key(s)")
 
 
+def coerce_strings(schema: Mapping[str, Any] | None, value: Any) -> Any:
+    """Read strings as the JSON types ``schema`` expects (``"5"`` -> ``5`` where an integer is declared).
+
+    Form bodies, batch command query strings and command-line ``KEY=VALUE`` pairs carry strings only; this
+    gives them the types a JSON body would have, so they validate the same way. Unparsable strings are
+    left as they are for ``validate`` to report.
+    """
+    if schema is None:
+        return value
+    if isinstance(value, Mapping):
+        props = schema.get("properties", {})
+        extra = schema.get("additionalProperties")
+        fallback = extra if isinstance(extra, Mapping) else None
+        return {k: coerce_strings(props.get(k, fallback), v) for k, v in value.items()}
+    if isinstance(value, list):
+        items = schema.get("items")
+        return [coerce_strings(items if isinstance(items, Mapping) else None, v) for v in value]
+    if not isinstance(value, str):
+        return value
+    types = schema.get("type", [])
+    names = [types] if isinstance(types, str) else list(types)
+    if "string" in names:
+        return value
+    if "integer" in names and value.strip().lstrip("-").isdigit():
+        return int(value)
+    if "number" in names:
+        try:
+            return float(value)
+        except ValueError:
+            return value
+    if "boolean" in names and value.lower() in ("true", "false", "1", "0"):
+        return value.lower() in ("true", "1")
+    return value
+
+
 def _describe(value: Any) -> str:
     if value is None:
         return "null"

@@ -1,0 +1,105 @@
+"""``paginate``: classic list-method paging for handlers of user-registered methods.
+
+A user who adds ``crm.deal.list`` to the spec and serves it with ``emu.register`` should not rewrite the
+server's list semantics: this applies ``filter`` (operator-prefixed keys), ``order``, ``select`` and
+``start`` the way classic CRM list methods do (protocol.md §3, §7.1), so the client's ``list`` and
+count-free ``iter_all`` work against the handler unchanged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
+
+from b24crm.runtime.limits import PAGE_SIZE, START_NO_COUNT
+from b24crm.testing.api import CallContext, Result
+
+__all__ = ["paginate"]
+
+#: Longest prefixes first, so ``>=`` is not read as ``>``.
+_OPERATORS: tuple[tuple[str, Callable[[Any, Any], bool]], ...] = (
+    (">=", lambda a, b: a >= b),
+    ("<=", lambda a, b: a <= b),
+    ("!=", lambda a, b: a != b),
+    ("!@", lambda a, b: a not in b),
+    (">", lambda a, b: a > b),
+    ("<", lambda a, b: a < b),
+    ("=", lambda a, b: a == b),
+    ("@", lambda a, b: a in b),
+    ("!", lambda a, b: a != b),
+)
+
+
+def _comparable(value: Any) -> Any:
+    """Numbers sent as strings compare as numbers, like the server's typed columns."""
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            return float(text) if "." in text else int(text)
+        except ValueError:
+            return value
+    if isinstance(value, (list, tuple)):
+        return [_comparable(v) for v in value]
+    return value
+
+
+def _predicate(key: str, expected: Any) -> tuple[str, Callable[[Any], bool]]:
+    for prefix, compare in _OPERATORS:
+        if key.startswith(prefix):
+            field = key[len(prefix) :]
+            want = _comparable(expected)
+            return field, lambda actual: _safe(compare, _comparable(actual), want)
+    want = _comparable(expected)
+    return key, lambda actual: _safe(lambda a, b: a == b, _comparable(actual), want)
+
+
+def _safe(compare: Callable[[Any, Any], bool], actual: Any, expected: Any) -> bool:
+    try:
+        return compare(actual, expected)
+    except TypeError:  # e.g. a number against a word: the row does not match
+        return False
+
+
+def paginate(
+    records: Iterable[Mapping[str, Any]],
+    params: Mapping[str, Any],
+    ctx: CallContext,
+    *,
+    id_field: str = "ID",
+) -> Result:
+    """One page of ``records`` for a list request: filtered, ordered, selected and paged.
+
+    ``start`` absent or >= 0 gives a counted page (``total``, and ``next`` while more remain); ``start=-1``
+    gives the first page with ``total`` 0 and no ``next``, as classic methods answer it (protocol.md §3).
+    Filters on fields the records do not have are ignored, as the server drops unknown fields.
+    """
+    rows = list(records)
+    filters = params.get("filter") or {}
+    if isinstance(filters, Mapping):
+        known = set().union(*(r.keys() for r in rows)) if rows else set()
+        for key, expected in filters.items():
+            field, matches = _predicate(str(key), expected)
+            if field.upper() in known:
+                rows = [r for r in rows if matches(r.get(field.upper()))]
+    order = params.get("order") or {id_field: "ASC"}
+    if isinstance(order, Mapping):
+        for field, direction in reversed(list(order.items())):
+            rows.sort(key=lambda r, f=str(field).upper(): _sort_key(r.get(f)), reverse=str(direction).upper() == "DESC")
+    select = params.get("select")
+    if isinstance(select, Sequence) and not isinstance(select, str) and select and "*" not in select:
+        wanted = {str(s).upper() for s in select} | {id_field}
+        rows = [{k: v for k, v in r.items() if k in wanted} for r in rows]
+    start = ctx.start if ctx.start is not None else 0
+    if start == START_NO_COUNT:
+        return Result(rows[:PAGE_SIZE], total=0)
+    offset = max(start, 0) // PAGE_SIZE * PAGE_SIZE
+    page = rows[offset : offset + PAGE_SIZE]
+    more = offset + PAGE_SIZE < len(rows)
+    return Result(page, next=offset + PAGE_SIZE if more else None, total=len(rows))
+
+
+def _sort_key(value: Any) -> tuple[int, Any]:
+    value = _comparable(value)
+    if isinstance(value, (int, float)):
+        return (0, value)
+    return (1, "" if value is None else str(value))
