@@ -20,6 +20,11 @@ RATE_PLANS: Final[dict[str, tuple[int, float]]] = {
     "enterprise": (250, 5.0),
 }
 
+#: Requests the client's limiter leaves unused at the top of the bucket. Its clock and the portal's never
+#: agree exactly (network jitter reorders arrival times by milliseconds), so filling the bucket to the
+#: last slot would now and then meet a 503; one slot of headroom absorbs up to 1/rate seconds of jitter.
+RATE_HEADROOM: Final = 1
+
 #: Per-method operating time allowed inside the sliding window before 429 OPERATION_TIME_LIMIT.
 #: The code defaults to 420 s, the cloud docs' example and the peers use 480 s (protocol.md §12.8).
 OPERATING_LIMIT_SECONDS: Final = 480.0

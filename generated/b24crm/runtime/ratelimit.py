@@ -125,7 +125,7 @@ class RateLimiter:
         if self._plan is None:
             return 0.0
         burst, rate = self._plan
-        wait = self._store.reserve(self._key, burst, rate, self._clock.monotonic())
+        wait = self._store.reserve(self._key, _usable(burst), rate, self._clock.monotonic())
         if wait > 0:
             _log.debug("b24crm: rate limiter: waiting %.2fs for a request slot", wait)
             self._clock.sleep(wait)
@@ -135,7 +135,12 @@ class RateLimiter:
         """Called on QUERY_LIMIT_EXCEEDED: someone else (another app on this IP) is using the bucket too."""
         if self._plan is not None:
             burst, rate = self._plan
-            self._store.saturate(self._key, burst, rate, self._clock.monotonic())
+            self._store.saturate(self._key, _usable(burst), rate, self._clock.monotonic())
+
+
+def _usable(burst: int) -> int:
+    """The slots the client fills: the portal's burst minus ``RATE_HEADROOM`` (never fewer than one)."""
+    return max(1, burst - limits.RATE_HEADROOM)
 
 
 def _float(value: Any) -> float | None:
