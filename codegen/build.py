@@ -268,7 +268,16 @@ class _Builder:
                 default = None if wire in required else "UNSET"
                 if default is not None:
                     expr = _with_unset(expr)
-                params.append(ir.Param(snake(wire), wire, expr, default, one_line(sub.get("description", ""))))
+                params.append(
+                    ir.Param(
+                        py_name=snake(wire),
+                        wire_name=wire,
+                        type_qexpr=expr,
+                        batch_type_qexpr=_with_ref(expr),
+                        default_expr=default,
+                        doc=one_line(sub.get("description", "")),
+                    )
+                )
         envelope = op["responses"]["200"]["content"]["application/json"]["schema"]
         result = envelope["properties"]["result"]
         result_expr = self.type_expr(result, request=False, qualified=True)
@@ -328,6 +337,13 @@ def _with_unset(expr: str) -> str:
     if expr.endswith(" | None"):
         return expr[: -len(" | None")] + " | Unset | None"
     return f"{expr} | Unset"
+
+
+def _with_ref(expr: str) -> str:
+    """``X | None`` -> ``X | BatchRef | None``: a batch parameter may be ``handle.ref(...)``."""
+    if expr.endswith(" | None"):
+        return expr[: -len(" | None")] + " | BatchRef | None"
+    return f"{expr} | BatchRef"
 
 
 def _strip(schema: Any) -> Any:

@@ -69,6 +69,8 @@ class Param:
     py_name: str
     wire_name: str
     type_qexpr: str
+    #: Inside a batch any parameter may also be a reference to an earlier command's result.
+    batch_type_qexpr: str
     default_expr: str | None
     doc: str
 

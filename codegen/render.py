@@ -100,7 +100,7 @@ def namespace_imports(package: ir.Package) -> list[str]:
     lines += [
         "",
         "if TYPE_CHECKING:",
-        "    from b24crm.runtime.batch import BatchHandle, BatchInvoker",
+        "    from b24crm.runtime.batch import BatchHandle, BatchInvoker, BatchRef",
         "    from b24crm.runtime.client import Invoker",
     ]
     if paged:

@@ -69,7 +69,8 @@ def _openapi(spec: LoadedSpec) -> Iterator[Diagnostic]:
         openapi_validate(spec.raw_files[spec.root_path.name], base_uri=spec.root_path.resolve().as_uri())
     except OpenAPIValidationError as exc:
         path = "/".join(str(p) for p in getattr(exc, "absolute_path", ()) or ())
-        yield Diagnostic(f"{spec.root_path.name}#/{path}", f"not valid OpenAPI 3.1: {exc.message}")
+        message = str(exc.message).strip().splitlines()[0]  # the first line; validator backends add detail below
+        yield Diagnostic(f"{spec.root_path.name}#/{path}", f"not valid OpenAPI 3.1: {message}")
 
 
 def _extension_keys(spec: LoadedSpec) -> Iterator[Diagnostic]:

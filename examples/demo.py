@@ -54,20 +54,34 @@ def run_job(emu: Emulator, client: Client) -> None:
     types = client.crm.status.entity.types()
     for t in types[:6]:
         print(f"  {t.id:24} {t.name}")
-    print(f"  ... {len(types)} directory types in all; deal funnels: {[t.id for t in types if t.id.startswith('DEAL_STAGE')]}")
+    print(
+        f"  ... {len(types)} directory types in all; deal funnels: "
+        f"{[t.id for t in types if t.id.startswith('DEAL_STAGE')]}"
+    )
 
     step("3. A new deal funnel: stages with colors and semantics")
     funnel = emu.add_deal_category("Enterprise deals")  # an administrator creates the funnel in the portal UI
     entity = f"DEAL_STAGE_{funnel}"
     batch = client.batch()
-    plan = [("QUALIFY", "Qualification", "#2FC6F6", 15), ("PILOT", "Pilot", "#FFA900", 25), ("LEGAL", "Legal review", "#7BD500", 35)]
+    plan = [
+        ("QUALIFY", "Qualification", "#2FC6F6", 15),
+        ("PILOT", "Pilot", "#FFA900", 25),
+        ("LEGAL", "Legal review", "#7BD500", 35),
+    ]
     handles = {
-        code: batch.crm.status.add(fields={"ENTITY_ID": entity, "STATUS_ID": code, "NAME": name, "COLOR": color, "SORT": sort})
+        code: batch.crm.status.add(
+            fields={"ENTITY_ID": entity, "STATUS_ID": code, "NAME": name, "COLOR": color, "SORT": sort}
+        )
         for code, name, color, sort in plan
     }
-    lost = batch.crm.status.add(fields={"ENTITY_ID": entity, "STATUS_ID": "NO_DEAL", "NAME": "No budget", "SEMANTICS": "F", "SORT": 75})
+    lost = batch.crm.status.add(
+        fields={"ENTITY_ID": entity, "STATUS_ID": "NO_DEAL", "NAME": "No budget", "SEMANTICS": "F", "SORT": 75}
+    )
     _, used, _ = measured(emu, batch.execute)
-    print(f"created {len(handles) + 1} stages in {used} request: ids {[h.result for h in handles.values()]} + {lost.result}")
+    print(
+        f"created {len(handles) + 1} stages in {used} request: "
+        f"ids {[h.result for h in handles.values()]} + {lost.result}"
+    )
 
     step("4. Reorder: the pilot comes before qualification")
     client.crm.status.update(id=handles["PILOT"].result, fields={"SORT": 12})
@@ -99,14 +113,17 @@ def run_job(emu: Emulator, client: Client) -> None:
     step("7. Enumerations")
     owner_types = client.crm.enum.ownertype()
     print("owner types: " + ", ".join(f"{t.id}={t.symbol_code}" for t in owner_types[:8]) + ", ...")
-    print("address types: " + ", ".join(t.name for t in client.crm.enum.addresstype()))
+    print("address types: " + ", ".join(t.name or "" for t in client.crm.enum.addresstype()))
 
     step("8. A batch whose second command uses the first one's result")
     batch = client.batch()
     created = batch.crm.status.add(fields={"ENTITY_ID": "SOURCE", "STATUS_ID": "TRADE_FAIR", "NAME": "Trade fair"})
     fetched = batch.crm.status.get(id=created.ref())
     _, used, _ = measured(emu, batch.execute)
-    print(f"add -> {created.result}; get(id=$result[add]) -> {fetched.result.status_id!r} {fetched.result.name!r} ({used} request)")
+    print(
+        f"add -> {created.result}; get(id=$result[add]) -> "
+        f"{fetched.result.status_id!r} {fetched.result.name!r} ({used} request)"
+    )
 
     step(f"9. A burst of {BURST} calls from 8 threads, absorbed by the limiter")
     rejected_before = int(emu.stats()["rate_limited"])

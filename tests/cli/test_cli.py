@@ -40,8 +40,12 @@ def test_call_with_key_value_pairs_prints_the_result_as_json(emu: Emulator) -> N
 
 def test_call_coerces_values_by_the_spec_and_accepts_json(emu: Emulator) -> None:
     code, out, err = run(
-        "--webhook", emu.webhook_url, "call", "crm.status.add",
-        "--json", json.dumps({"fields": {"ENTITY_ID": "SOURCE", "STATUS_ID": "CLI_FAIR", "NAME": "Fair"}}),
+        "--webhook",
+        emu.webhook_url,
+        "call",
+        "crm.status.add",
+        "--json",
+        json.dumps({"fields": {"ENTITY_ID": "SOURCE", "STATUS_ID": "CLI_FAIR", "NAME": "Fair"}}),
     )
     assert code == 0, err
     new_id = json.loads(out)
@@ -135,8 +139,13 @@ def test_export_interrupted_then_resumed_loses_and_repeats_nothing(emu: Emulator
     first = [json.loads(line) for line in out.getvalue().splitlines()]
     assert len(first) == 2_345
     code, rest, err2 = run(
-        "--webhook", emu.webhook_url, "export", "crm.stagehistory.list", "entityTypeId=2",
-        "--after-id", str(first[-1]["ID"]),
+        "--webhook",
+        emu.webhook_url,
+        "export",
+        "crm.stagehistory.list",
+        "entityTypeId=2",
+        "--after-id",
+        str(first[-1]["ID"]),
     )
     assert code == 0, err2
     second = [json.loads(line) for line in rest.splitlines()]
@@ -154,7 +163,10 @@ def test_emulator_subcommand_serves_a_webhook_other_commands_can_use() -> None:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen(
         [sys.executable, "-m", "b24crm", "emulator", "--port", "0", "--seed", "empty"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
     )
     try:
         assert proc.stdout is not None

@@ -31,7 +31,9 @@ def test_the_extending_guide_works_as_written(tmp_path: Path) -> None:
     (repo / "spec" / "deal.yaml").write_text(yaml_blocks[0], encoding="utf-8")
     root = (repo / "spec" / "openapi.yaml").read_text(encoding="utf-8")
     assert root.count("\npaths:\n") == 1
-    (repo / "spec" / "openapi.yaml").write_text(root.replace("\npaths:\n", "\npaths:\n" + yaml_blocks[1], 1), encoding="utf-8")
+    (repo / "spec" / "openapi.yaml").write_text(
+        root.replace("\npaths:\n", "\npaths:\n" + yaml_blocks[1], 1), encoding="utf-8"
+    )
 
     # Step 2: make generate, with the already installed virtual environment.
     # A fresh install stamp keeps make from re-installing the shared environment from this copy.
@@ -40,7 +42,11 @@ def test_the_extending_guide_works_as_written(tmp_path: Path) -> None:
     stamp.touch()
     done = subprocess.run(
         ["make", "generate", f"VENV={venv}", f"STAMP={stamp}"],
-        cwd=repo, capture_output=True, text=True, timeout=300, check=False,
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "def list(" in (repo / "generated" / "b24crm" / "namespaces.py").read_text(encoding="utf-8")
@@ -49,7 +55,12 @@ def test_the_extending_guide_works_as_written(tmp_path: Path) -> None:
     # Step 3: the guide's Python block, importing the freshly generated package.
     env = {**os.environ, "PYTHONPATH": str(repo / "generated")}
     run = subprocess.run(
-        [sys.executable, "-c", python_blocks[0]], cwd=repo, capture_output=True, text=True, env=env, timeout=120,
+        [sys.executable, "-c", python_blocks[0]],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
         check=False,
     )
     assert run.returncode == 0, run.stderr

@@ -20,7 +20,7 @@ EXPECTED = {
     "duplicate_title": ["title 'Thing' is also used"],
     "error_name_reused": ["'ThingError' is reused"],
     "missing_title": ["needs a title"],
-    "not_openapi": ["not valid OpenAPI", "'version' is a required property"],
+    "not_openapi": ["not valid OpenAPI", "version", "is a required property"],
     "one_of": ["oneOf is not supported"],
     "pagination_nowhere": ["items_path", "start_param 'offset'", "order_param 'order'", "page_size"],
     "ref_points_nowhere": ["points nowhere"],

@@ -8,7 +8,9 @@ count-free ``iter_all`` work against the handler unchanged.
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from functools import partial
 from typing import Any
 
 from b24crm.runtime.limits import PAGE_SIZE, START_NO_COUNT
@@ -46,11 +48,17 @@ def _comparable(value: Any) -> Any:
 def _predicate(key: str, expected: Any) -> tuple[str, Callable[[Any], bool]]:
     for prefix, compare in _OPERATORS:
         if key.startswith(prefix):
-            field = key[len(prefix) :]
-            want = _comparable(expected)
-            return field, lambda actual: _safe(compare, _comparable(actual), want)
+            return key[len(prefix) :], _matcher(compare, expected)
+    return key, _matcher(operator.eq, expected)
+
+
+def _matcher(compare: Callable[[Any, Any], bool], expected: Any) -> Callable[[Any], bool]:
     want = _comparable(expected)
-    return key, lambda actual: _safe(lambda a, b: a == b, _comparable(actual), want)
+
+    def matches(actual: Any) -> bool:
+        return _safe(compare, _comparable(actual), want)
+
+    return matches
 
 
 def _safe(compare: Callable[[Any, Any], bool], actual: Any, expected: Any) -> bool:
@@ -84,7 +92,7 @@ def paginate(
     order = params.get("order") or {id_field: "ASC"}
     if isinstance(order, Mapping):
         for field, direction in reversed(list(order.items())):
-            rows.sort(key=lambda r, f=str(field).upper(): _sort_key(r.get(f)), reverse=str(direction).upper() == "DESC")
+            rows.sort(key=partial(_sort_key, str(field).upper()), reverse=str(direction).upper() == "DESC")
     select = params.get("select")
     if isinstance(select, Sequence) and not isinstance(select, str) and select and "*" not in select:
         wanted = {str(s).upper() for s in select} | {id_field}
@@ -98,8 +106,8 @@ def paginate(
     return Result(page, next=offset + PAGE_SIZE if more else None, total=len(rows))
 
 
-def _sort_key(value: Any) -> tuple[int, Any]:
-    value = _comparable(value)
+def _sort_key(field: str, row: Mapping[str, Any]) -> tuple[int, Any]:
+    value = _comparable(row.get(field))
     if isinstance(value, (int, float)):
         return (0, value)
     return (1, "" if value is None else str(value))

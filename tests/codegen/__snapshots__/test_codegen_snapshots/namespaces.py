@@ -16,7 +16,7 @@ from b24crm import enums, models
 from b24crm.runtime.types import UNSET, RequestOptions, Unset
 
 if TYPE_CHECKING:
-    from b24crm.runtime.batch import BatchHandle, BatchInvoker
+    from b24crm.runtime.batch import BatchHandle, BatchInvoker, BatchRef
     from b24crm.runtime.client import Invoker
     from b24crm.runtime.paging import Page
 
@@ -180,10 +180,10 @@ class CrmGadgetBatchApi:
     def list(
         self,
         *,
-        order: Mapping[str, str] | Unset = UNSET,
-        filter: Mapping[str, Any] | Unset = UNSET,
-        select: Sequence[str] | Unset = UNSET,
-        start: int | Unset = UNSET,
+        order: Mapping[str, str] | Unset | BatchRef = UNSET,
+        filter: Mapping[str, Any] | Unset | BatchRef = UNSET,
+        select: Sequence[str] | Unset | BatchRef = UNSET,
+        start: int | Unset | BatchRef = UNSET,
     ) -> BatchHandle[list[models.Gadget]]:
         """Queue ``crm.gadget.list`` (see the client method of the same name)."""
         return cast(
@@ -415,8 +415,8 @@ class CrmWidgetBatchApi:
     def add(
         self,
         *,
-        fields: models.WidgetAddFields | Mapping[str, Any],
-        params: models.WidgetAddParams | Mapping[str, Any] | Unset = UNSET,
+        fields: models.WidgetAddFields | Mapping[str, Any] | BatchRef,
+        params: models.WidgetAddParams | Mapping[str, Any] | Unset | BatchRef = UNSET,
     ) -> BatchHandle[int]:
         """Queue ``crm.widget.add`` (see the client method of the same name)."""
         return cast(
@@ -434,7 +434,7 @@ class CrmWidgetBatchApi:
     def get(
         self,
         *,
-        id: int,
+        id: int | BatchRef,
     ) -> BatchHandle[models.Widget]:
         """Queue ``crm.widget.get`` (see the client method of the same name)."""
         return cast(
@@ -451,11 +451,11 @@ class CrmWidgetBatchApi:
     def list(
         self,
         *,
-        entity_type_id: int,
-        order: Mapping[str, enums.WidgetOrderDirection | str] | Unset = UNSET,
-        filter: Mapping[str, Any] | Unset = UNSET,
-        select: Sequence[str] | Unset = UNSET,
-        start: int | Unset = UNSET,
+        entity_type_id: int | BatchRef,
+        order: Mapping[str, enums.WidgetOrderDirection | str] | Unset | BatchRef = UNSET,
+        filter: Mapping[str, Any] | Unset | BatchRef = UNSET,
+        select: Sequence[str] | Unset | BatchRef = UNSET,
+        start: int | Unset | BatchRef = UNSET,
     ) -> BatchHandle[models.WidgetPage]:
         """Queue ``crm.widget.list`` (see the client method of the same name)."""
         return cast(
