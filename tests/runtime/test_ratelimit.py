@@ -9,8 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from b24crm.runtime import limits
-from b24crm.runtime.limits import RATE_HEADROOM
 from b24crm.runtime.errors import RateLimited
+from b24crm.runtime.limits import RATE_HEADROOM
 from b24crm.runtime.ratelimit import InMemoryLimiterStore, OperatingTracker, RateLimiter, resolve_plan
 
 from .fakes import FakeClock, Script, err, make_client, ok

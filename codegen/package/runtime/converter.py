@@ -34,6 +34,8 @@ _NONE = type(None)
 
 
 def _int(value: Any, _: Any = None) -> int:
+    if type(value) is int:  # the common case first: one type check per field of every record
+        return value
     if isinstance(value, bool):
         raise TypeError(f"expected an integer, got boolean {value!r}")
     if isinstance(value, int):
@@ -113,15 +115,21 @@ def _open_enum_hook(tp: Any) -> Callable[[Any, Any], Any]:
     enum_cls: type[enum.Enum] = next(a for a in args if isinstance(a, type) and issubclass(a, enum.Enum))
     nullable = _NONE in args
     int_valued = all(isinstance(m.value, int) for m in enum_cls)
+    # A dict lookup instead of ``enum_cls(value)`` (EnumType.__call__ is slow); keyed by value *and* type so
+    # that True never finds the member valued 1.
+    members = {(type(m.value), m.value): m for m in enum_cls}
 
     def hook(value: Any, _: Any) -> Any:
+        member = members.get((type(value), value)) if type(value) in (str, int) else None
+        if member is not None:
+            return member
         if value is None:
             if nullable:
                 return None
             raise ValueError(f"expected a {enum_cls.__name__} value, got null")
         try:
             return enum_cls(value)
-        except ValueError:
+        except (ValueError, TypeError):
             pass
         if int_valued and isinstance(value, str) and value.strip().lstrip("-").isdigit():
             try:
@@ -133,6 +141,14 @@ def _open_enum_hook(tp: Any) -> Callable[[Any, Any], Any]:
         raise ValueError(f"expected a {enum_cls.__name__} value, got {value!r}")
 
     return hook
+
+
+def _is_optional(tp: Any) -> bool:
+    """``X | None`` with one other type (open enums, which also take ``str``/``int``, have their own hook)."""
+    if typing.get_origin(tp) not in (typing.Union, types.UnionType):
+        return False
+    args = typing.get_args(tp)
+    return len(args) == 2 and _NONE in args
 
 
 def _is_mapping(tp: Any) -> bool:
@@ -163,6 +179,33 @@ def _configure(conv: cattrs.Converter) -> cattrs.Converter:
     conv.register_unstructure_hook(Unset, lambda _: None)
     conv.register_structure_hook_factory(_is_open_enum, _open_enum_hook)
 
+    def optional_factory(tp: Any) -> Callable[[Any, Any], Any]:
+        # cattrs' own Optional handling looks the inner hook up on every call; resolve it once (lazily, so
+        # self-referencing models work) — this is on the path of every nullable field of every record.
+        inner_type = next(a for a in typing.get_args(tp) if a is not _NONE)
+        if inner_type in (int, str):
+            plain, convert = inner_type, conv.get_structure_hook(inner_type)
+
+            def simple(value: Any, _: Any) -> Any:
+                if type(value) is plain or value is None:  # already the right type: nothing to convert
+                    return value
+                return convert(value, plain)
+
+            return simple
+        inner: Callable[[Any, Any], Any] | None = None
+
+        def hook(value: Any, _: Any) -> Any:
+            nonlocal inner
+            if value is None:
+                return None
+            if inner is None:
+                inner = conv.get_structure_hook(inner_type)
+            return inner(value, inner_type)
+
+        return hook
+
+    conv.register_structure_hook_factory(_is_optional, optional_factory)
+
     def mapping_factory(tp: Any) -> Callable[[Any, Any], Any]:
         key, val = typing.get_args(tp) or (str, Any)
         inner = make_mapping_structure_fn(dict[key, val], conv, key_type=key, val_type=val)  # type: ignore[valid-type]
@@ -186,15 +229,15 @@ def _configure(conv: cattrs.Converter) -> cattrs.Converter:
         known = frozenset(names.values())
 
         def hook(value: Any, _: Any) -> Any:
-            if isinstance(value, list) and not value:
-                value = {}  # an empty object arrives as []
-            if not isinstance(value, Mapping):
-                raise ValueError(f"expected an object for {cls.__name__}, got {type(value).__name__}")
+            if type(value) is not dict:  # decoded JSON is always a dict: the checks below are the slow path
+                if isinstance(value, list) and not value:
+                    value = {}  # an empty object arrives as []
+                if not isinstance(value, Mapping):
+                    raise ValueError(f"expected an object for {cls.__name__}, got {type(value).__name__}")
             obj = base(value, cls)
-            if extra is not None:
+            if extra is not None and not known.issuperset(value):
                 leftovers = {k: v for k, v in value.items() if k not in known}
-                if leftovers:
-                    object.__setattr__(obj, extra, leftovers)  # frozen model: set once, at birth
+                object.__setattr__(obj, extra, leftovers)  # frozen model: set once, at birth
             return obj
 
         return hook

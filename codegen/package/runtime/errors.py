@@ -137,6 +137,13 @@ class ResponseDecodeError(B24Error):
             text += f"; body starts: {excerpt!r}"
         super().__init__(text)
 
+    @property
+    def may_have_run(self) -> bool:
+        """True unless the answer was a 4xx page: a proxy's HTML 5xx or a 2xx body cut short (or one of the
+        wrong shape) may follow a write the portal applied, so a write must be checked before repeating it."""
+        status = self.http_status
+        return status is None or status >= 500 or 200 <= status < 300
+
 
 class TransportError(B24Error):
     """The call did not complete at the HTTP level (connect failure, timeout, reset, bad TLS).
@@ -221,10 +228,12 @@ def _pick(rows: Sequence[ErrorRow], code: str, description: str, status: int) ->
         if len(candidates) > 1:  # one code, several documented messages (ERROR_CORE …)
             by_text = [r for r in candidates if _norm(r.message) == wanted]
             candidates = by_text or [r for r in candidates if not r.message] or candidates
-    else:
-        candidates = [r for r in rows if not r.code and r.message and _norm(r.message) == wanted]
+    else:  # rows documented with code "" or the D7 default "0" are both matched by their message
+        candidates = [r for r in rows if r.code in ("", "0") and r.message and _norm(r.message) == wanted]
         if not candidates and wanted:  # "Access denied! <suffix>": the documented text is a prefix
-            candidates = [r for r in rows if not r.code and r.message and wanted.startswith(_norm(r.message))]
+            candidates = [
+                r for r in rows if r.code in ("", "0") and r.message and wanted.startswith(_norm(r.message))
+            ]
     if len(candidates) > 1:
         candidates = [r for r in candidates if r.status == status] or candidates
     return candidates[0] if candidates else None

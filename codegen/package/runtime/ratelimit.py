@@ -13,6 +13,7 @@ store (e.g. Redis); ``InMemoryLimiterStore`` is the thread-safe single-process i
 from __future__ import annotations
 
 import logging
+import math
 import threading
 from collections.abc import Mapping
 from typing import Any, Protocol
@@ -125,7 +126,7 @@ class RateLimiter:
         if self._plan is None:
             return 0.0
         burst, rate = self._plan
-        wait = self._store.reserve(self._key, _usable(burst), rate, self._clock.monotonic())
+        wait = self._store.reserve(self._key, _usable(burst, rate), rate, self._clock.monotonic())
         if wait > 0:
             _log.debug("b24crm: rate limiter: waiting %.2fs for a request slot", wait)
             self._clock.sleep(wait)
@@ -135,12 +136,13 @@ class RateLimiter:
         """Called on QUERY_LIMIT_EXCEEDED: someone else (another app on this IP) is using the bucket too."""
         if self._plan is not None:
             burst, rate = self._plan
-            self._store.saturate(self._key, _usable(burst), rate, self._clock.monotonic())
+            self._store.saturate(self._key, _usable(burst, rate), rate, self._clock.monotonic())
 
 
-def _usable(burst: int) -> int:
-    """The slots the client fills: the portal's burst minus ``RATE_HEADROOM`` (never fewer than one)."""
-    return max(1, burst - limits.RATE_HEADROOM)
+def _usable(burst: int, rate: float) -> int:
+    """The slots the client fills: the portal's burst minus the headroom (never fewer than one)."""
+    headroom = max(limits.RATE_HEADROOM, math.ceil(rate * limits.RATE_JITTER_SECONDS))
+    return max(1, burst - headroom)
 
 
 def _float(value: Any) -> float | None:

@@ -44,9 +44,8 @@ def classify(exc: BaseException) -> Fault:
             return Fault.OPERATING_LIMIT if exc.code == OPERATION_TIME_LIMIT else Fault.RATE_LIMITED
         return Fault.MAY_HAVE_RUN if exc.retry_if_idempotent else Fault.FINAL
     if isinstance(exc, ResponseDecodeError):
-        status = exc.http_status
         # An HTML 502 from a proxy, or a 200 cut short: the call may have run. A 4xx page will not change.
-        return Fault.MAY_HAVE_RUN if status is None or status >= 500 or 200 <= status < 300 else Fault.FINAL
+        return Fault.MAY_HAVE_RUN if exc.may_have_run else Fault.FINAL
     return Fault.FINAL
 
 

@@ -18,6 +18,7 @@ import attrs
 from b24crm.runtime.limits import OPERATING_LIMIT_SECONDS
 from b24crm.runtime.spec import MethodSpec
 from b24crm.testing.api import Handler
+from b24crm.testing.directory import default_items, find_entity_type
 from b24crm.testing.faults import Faults
 from b24crm.testing.limiter import parse_plan
 from b24crm.testing.portal import DEFAULT_SCOPES, Portal, Webhook
@@ -59,8 +60,13 @@ class Emulator:
         *,
         operating_limit: float = OPERATING_LIMIT_SECONDS,
         costs: Mapping[str, float] | None = None,
+        credentials: Mapping[str, str] | None = None,
     ) -> None:
+        """``credentials`` chooses secrets instead of random ones (e.g. canaries in leak tests): any of
+        ``webhook_code``, ``client_id``, ``client_secret`` (used when the state has none yet) and
+        ``access_token``, ``refresh_token`` (the pair issued at start)."""
         parse_plan(plan)  # fail early on a bad plan
+        self._credentials = dict(credentials or {})
         self.plan = plan
         self.host = host
         self.port = port
@@ -73,6 +79,7 @@ class Emulator:
             token_ttl=token_ttl,
             operating_limit=operating_limit,
             costs=costs,
+            credentials=self._credentials,
         )
         self.ca_file: str | None = None
         self._servers: list[EmulatorServer] = []
@@ -100,7 +107,10 @@ class Emulator:
         return self
 
     def _issue_tokens(self) -> None:
-        tokens = self.portal.oauth.issue()
+        # The chosen pair only once: after a reset the old tokens must not come back.
+        tokens = self.portal.oauth.issue(
+            self._credentials.pop("access_token", None), self._credentials.pop("refresh_token", None)
+        )
         self._oauth = OAuthCredentials(
             client_id=self.portal.oauth.client_id,
             client_secret=self.portal.oauth.client_secret,
@@ -198,6 +208,23 @@ class Emulator:
         with self.portal.lock:
             new_id = add_entity(self.portal.store, entity_type, fields)
             self.portal.store.commit()
+            return new_id
+
+    def add_deal_category(self, name: str, sort: int = 500) -> int:
+        """Create a deal funnel, as an administrator does in the portal UI (``crm.category.add`` is not among
+        the emulated methods): its ``DEAL_STAGE_<id>`` directory gets the default system stages."""
+        with self.portal.lock:
+            store = self.portal.store
+            categories = list(store.meta_get("deal_categories", []))
+            new_id = max((int(c["id"]) for c in categories), default=0) + 1
+            categories.append({"id": new_id, "name": name, "sort": sort})
+            store.meta_set("deal_categories", categories)
+            entity_type = find_entity_type(store, f"DEAL_STAGE_{new_id}")
+            if entity_type is None:  # pragma: no cover - entity_types() lists every deal category
+                raise RuntimeError(f"DEAL_STAGE_{new_id} did not appear after adding the category")
+            for row in default_items(entity_type):
+                store.insert("status", row)
+            store.commit()
             return new_id
 
     def register(self, method: str, handler: Handler, *, scope: str | None = "crm", validate: bool = True) -> None:

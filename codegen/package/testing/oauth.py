@@ -40,10 +40,10 @@ class OAuthApp:
         self._refresh: set[str] = set()
         self._lock = threading.Lock()
 
-    def issue(self) -> dict[str, Any]:
-        """A fresh access/refresh pair, as the token endpoint returns it."""
-        access = secrets.token_hex(32)
-        refresh = secrets.token_hex(32)
+    def issue(self, access_token: str | None = None, refresh_token: str | None = None) -> dict[str, Any]:
+        """A fresh access/refresh pair (random unless given), as the token endpoint returns it."""
+        access = access_token or secrets.token_hex(32)
+        refresh = refresh_token or secrets.token_hex(32)
         now = time.time()
         with self._lock:
             self._access[access] = TokenState(now + self.token_ttl, self.scopes)

@@ -18,7 +18,7 @@ import attrs
 
 from b24crm.runtime.limits import BATCH_MAX_COMMANDS, OPERATING_LIMIT_SECONDS
 from b24crm.runtime.phpquery import decode_query
-from b24crm.runtime.validation import validate
+from b24crm.runtime.validation import coerce_strings, validate
 from b24crm.testing.api import AuthInfo, BitrixError, CallContext, Handler, Result
 from b24crm.testing.faults import Faults
 from b24crm.testing.limiter import LeakyBucket, OperatingMeter, parse_plan
@@ -72,6 +72,7 @@ class Portal:
         token_ttl: int = 3600,
         operating_limit: float = OPERATING_LIMIT_SECONDS,
         costs: Mapping[str, float] | None = None,
+        credentials: Mapping[str, str] | None = None,
     ) -> None:
         self.seed_kind = seed_kind
         self.stage_history = stage_history
@@ -86,6 +87,7 @@ class Portal:
                 "client_id": "local." + secrets.token_hex(7),
                 "client_secret": secrets.token_urlsafe(30),
             }
+            creds.update({k: v for k, v in (credentials or {}).items() if k in creds and v})
             self.store.meta_set("credentials", creds)
             self.store.commit()
         self.webhooks: dict[str, Webhook] = {creds["webhook_code"]: Webhook(1, creds["webhook_code"], DEFAULT_SCOPES)}
@@ -112,6 +114,8 @@ class Portal:
             "rate_limited": 0,
             "operation_time_limited": 0,
             "batch_subcalls": 0,
+            #: List pages answered with a ``total`` (a COUNT ran): every call or batch command without start=-1.
+            "counted_pages": 0,
             "errors": 0,
             "oauth_refreshes": 0,
         }
@@ -195,7 +199,10 @@ class Portal:
                 )
             schema = self.schemas.get(name)
             if schema is not None:
-                problems = validate(schema, params)
+                # The server reads `start` itself (it never reaches the handler), and form/batch values are
+                # strings: read them as the schema's types before judging them.
+                checked = coerce_strings(schema, {k: v for k, v in params.items() if k != "start"})
+                problems = validate(schema, checked)
                 if problems:
                     raise BitrixError("ERROR_ARGUMENT", "; ".join(str(p) for p in problems))
             key = (auth.kind, auth.key, name)
@@ -210,13 +217,15 @@ class Portal:
                 start=None if start_raw is None else php_intval(start_raw),
                 in_batch=in_batch,
             )
-            t0 = time.perf_counter()
             with self.lock:
+                # Timed inside the lock: waiting for another request's turn is not this call's run time
+                # (a real portal runs requests in parallel workers).
+                t0 = time.perf_counter()
                 try:
                     value = handler(params, ctx)
                 finally:
                     self.store.commit()  # durable before the response is sent
-            processing = time.perf_counter() - t0
+                processing = time.perf_counter() - t0
         except BitrixError as error:
             self.count("errors")
             return Outcome(error.status, error.body())
@@ -230,6 +239,7 @@ class Portal:
                 body["next"] = int(value.next)
             if value.total is not None:
                 body["total"] = int(value.total)
+                self.count("counted_pages")
         else:
             body["result"] = value
         body["time"] = self.time_block(key, started, finished, cost)

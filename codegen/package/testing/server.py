@@ -33,6 +33,10 @@ _HTML_502 = (
     b"<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n<center><h1>502 Bad Gateway</h1></center>\r\n"
     b"<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n"
 )
+_HTML_400 = (
+    b"<html>\r\n<head><title>400 Bad Request</title></head>\r\n<body>\r\n<center><h1>400 Bad Request</h1></center>\r\n"
+    b"<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n"
+)
 _FAULT_BODIES: dict[str, tuple[int, dict[str, str]]] = {
     "query_limit": (503, {"error": "QUERY_LIMIT_EXCEEDED", "error_description": "Too many requests"}),
     "operation_time_limit": (
@@ -166,7 +170,12 @@ class RequestHandler(BaseHTTPRequestHandler):
     # -- routing ----------------------------------------------------------------------------------------
     def _dispatch(self) -> None:
         path, _, query = self.path.partition("?")
-        body = self._read_body()
+        try:
+            body = self._read_body()
+        except ValueError:  # a Content-Length or chunk size that is not a number: answer like nginx, then close
+            self.close_connection = True
+            self._send(400, _HTML_400, "text/html")
+            return
         if path.startswith("/rest/"):
             self._rest(path[len("/rest/") :], query, body)
         elif path.rstrip("/") == "/oauth/token":
@@ -187,7 +196,7 @@ class RequestHandler(BaseHTTPRequestHandler):
         if media == "application/json" or media.endswith("+json"):
             try:
                 parsed = php_array(json.loads(body))
-            except (ValueError, UnicodeDecodeError):
+            except (ValueError, UnicodeDecodeError, RecursionError):  # too deep: PHP's json_decode gives null too
                 parsed = None
             if isinstance(parsed, list):
                 parsed = {str(i): v for i, v in enumerate(parsed)}

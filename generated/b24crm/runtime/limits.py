@@ -24,6 +24,9 @@ RATE_PLANS: Final[dict[str, tuple[int, float]]] = {
 #: agree exactly (network jitter reorders arrival times by milliseconds), so filling the bucket to the
 #: last slot would now and then meet a 503; one slot of headroom absorbs up to 1/rate seconds of jitter.
 RATE_HEADROOM: Final = 1
+#: ... and at least this much jitter, whatever the rate: at the real plans' 2-5 requests/s one slot covers it,
+#: but a custom plan of hundreds per second (a scaled test portal) needs ``rate × 0.05`` slots.
+RATE_JITTER_SECONDS: Final = 0.05
 
 #: Per-method operating time allowed inside the sliding window before 429 OPERATION_TIME_LIMIT.
 #: The code defaults to 420 s, the cloud docs' example and the peers use 480 s (protocol.md §12.8).

@@ -25,6 +25,8 @@ from urllib.parse import quote_plus, unquote_plus
 __all__ = ["decode_query", "encode_query", "php_array"]
 
 _CANONICAL_INT = re.compile(r"^(0|-?[1-9][0-9]{0,18})$")
+#: PHP's ``max_input_nesting_level``: a variable nested deeper is dropped.
+_MAX_NESTING = 64
 _INT_MAX = 2**63 - 1
 
 
@@ -60,6 +62,7 @@ def _scalar(value: Any) -> str:
 def decode_query(text: str) -> dict[str, Any]:
     """Decode a query string as PHP's ``parse_str`` would; arrays keyed ``0..n-1`` come back as lists."""
     root: dict[str | int, Any] = {}
+    next_free: dict[int, int] = {}  # id(array) -> PHP's nNextFreeElement, so ``a[]=`` appends in O(1)
     for piece in text.split("&"):
         if not piece:
             continue
@@ -69,7 +72,7 @@ def decode_query(text: str) -> dict[str, Any]:
         path = _split_key(key)
         if path is None:
             continue
-        _assign(root, path, value)
+        _assign(root, path, value, next_free)
     result = php_array(root)
     return result if isinstance(result, dict) else {str(i): v for i, v in enumerate(result)}
 
@@ -95,6 +98,8 @@ def _split_key(key: str) -> list[str | None] | None:
             break
         inner = rest[pos + 1 : close]
         segments.append(inner if inner != "" else None)
+        if len(segments) > _MAX_NESTING:
+            return None
         pos = close + 1
     return [_mangle_base(base), *segments]
 
@@ -111,9 +116,11 @@ def _php_key(segment: str) -> str | int:
     return segment
 
 
-def _assign(node: dict[str | int, Any], path: list[str | None], value: str) -> None:
+def _assign(node: dict[str | int, Any], path: list[str | None], value: str, next_free: dict[int, int]) -> None:
     for depth, segment in enumerate(path):
-        key: str | int = _next_index(node) if segment is None else _php_key(segment)
+        key: str | int = next_free.get(id(node), 0) if segment is None else _php_key(segment)
+        if isinstance(key, int) and key >= next_free.get(id(node), 0):
+            next_free[id(node)] = key + 1
         if depth == len(path) - 1:
             node[key] = value
             return
@@ -122,11 +129,6 @@ def _assign(node: dict[str | int, Any], path: list[str | None], value: str) -> N
             child = {}
             node[key] = child
         node = child
-
-
-def _next_index(node: Mapping[str | int, Any]) -> int:
-    ints = [k for k in node if isinstance(k, int)]
-    return max(max(ints) + 1, 0) if ints else 0
 
 
 def php_array(value: Any) -> Any:

@@ -10,7 +10,9 @@ urllib3 would turn the POST into a GET and drop the body.
 from __future__ import annotations
 
 import ipaddress
+import logging
 import urllib.parse
+import weakref
 from collections.abc import Mapping
 from typing import Protocol
 
@@ -18,7 +20,7 @@ import attrs
 import urllib3
 from urllib3 import exceptions as u3
 
-from b24crm.runtime.redact import Redactor
+from b24crm.runtime.redact import Redactor, redact
 
 
 @attrs.frozen
@@ -100,6 +102,34 @@ def check_scheme(url: str, *, allow_insecure: bool) -> None:
     )
 
 
+class _Urllib3LogRedactor(logging.Filter):
+    """urllib3 logs every request line at DEBUG (``"POST /rest/1/<code>/crm.status.list.json" 200``) and
+    retries at WARNING: mask webhook codes and tokens on its logger before any handler sees the record."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._redactors: weakref.WeakSet[Redactor] = weakref.WeakSet()
+
+    def register(self, redactor: Redactor) -> None:
+        self._redactors.add(redactor)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            text = record.getMessage()
+        except Exception:  # noqa: BLE001 - a malformed record is urllib3's problem; never break logging
+            return True
+        clean = redact(text)
+        for redactor in list(self._redactors):
+            clean = redactor(clean)
+        if clean != text:
+            record.msg, record.args = clean, ()
+        return True
+
+
+_URLLIB3_LOG_REDACTOR = _Urllib3LogRedactor()
+logging.getLogger("urllib3.connectionpool").addFilter(_URLLIB3_LOG_REDACTOR)
+
+
 class Urllib3Transport:
     """The production transport: keep-alive pools, certificate verification on, no redirects, no retries."""
 
@@ -111,6 +141,7 @@ class Urllib3Transport:
         redactor: Redactor | None = None,
     ) -> None:
         self._redact = redactor or Redactor()
+        _URLLIB3_LOG_REDACTOR.register(self._redact)
         # maxsize: connections kept per host; sized for the number of threads sharing the client.
         self._pool = urllib3.PoolManager(
             num_pools=4,

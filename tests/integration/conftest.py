@@ -1,0 +1,36 @@
+"""Integration fixtures: the generated b24crm client against a real emulator over loopback HTTP.
+
+One demo-seeded emulator with 1,000 synthetic deal stage-history records serves the whole module set; it is
+reset to the seed (state, stats, faults, limits) before every test, so each test starts from the same portal
+and ``emu.stats()`` counts only its own requests.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from b24crm import Client
+from b24crm.testing import Emulator
+
+#: Synthetic deal (entityTypeId=2) stage-history records the shared emulator is seeded with.
+STAGE_HISTORY = 1000
+
+
+@pytest.fixture(scope="session")
+def integration_emulator() -> Iterator[Emulator]:
+    with Emulator(seed="demo", stage_history=STAGE_HISTORY) as emulator:
+        yield emulator
+
+
+@pytest.fixture
+def emu(integration_emulator: Emulator) -> Emulator:
+    integration_emulator.reset()
+    return integration_emulator
+
+
+@pytest.fixture
+def client(emu: Emulator) -> Iterator[Client]:
+    with emu.client() as c:
+        yield c

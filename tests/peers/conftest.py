@@ -1,0 +1,75 @@
+"""Peer SDKs (fast_bitrix24, b24pysdk) against the emulator, unchanged, next to b24crm on the same data.
+
+fast_bitrix24 talks to the plain-HTTP loopback webhook it is given. b24pysdk only builds ``https://`` URLs, so
+it gets a TLS emulator and trusts the emulator's CA the way any ``requests`` user does (REQUESTS_CA_BUNDLE);
+nothing inside either library is patched. The imports are unconditional: a missing peer fails, never skips.
+"""
+
+from __future__ import annotations
+
+import urllib.parse
+from collections.abc import Iterator
+
+import pytest
+from b24pysdk import BitrixWebhook
+from b24pysdk import Client as PyClient
+from fast_bitrix24 import Bitrix
+
+from b24crm import Client
+from b24crm.testing import Emulator
+
+STAGE_HISTORY = 1000
+
+pytestmark = pytest.mark.peers
+
+
+@pytest.fixture(scope="session")
+def http_emulator() -> Iterator[Emulator]:
+    with Emulator(seed="demo", stage_history=STAGE_HISTORY) as emulator:
+        yield emulator
+
+
+@pytest.fixture(scope="session")
+def tls_emulator() -> Iterator[Emulator]:
+    with Emulator(seed="demo", stage_history=STAGE_HISTORY, tls=True) as emulator:
+        yield emulator
+
+
+@pytest.fixture
+def fb_emu(http_emulator: Emulator) -> Emulator:
+    http_emulator.reset()
+    return http_emulator
+
+
+@pytest.fixture
+def fb(fb_emu: Emulator) -> Bitrix:
+    """fast_bitrix24's sync wrapper on the webhook URL; verbose=False only turns its tqdm progress bar off."""
+    return Bitrix(fb_emu.webhook_url, verbose=False)
+
+
+@pytest.fixture
+def py_emu(tls_emulator: Emulator, monkeypatch: pytest.MonkeyPatch) -> Emulator:
+    tls_emulator.reset()
+    assert tls_emulator.ca_file is not None
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", tls_emulator.ca_file)
+    return tls_emulator
+
+
+@pytest.fixture
+def py(py_emu: Emulator) -> PyClient:
+    """b24pysdk's client for an inbound webhook: domain ``host:port`` and token ``user_id/code``."""
+    parts = urllib.parse.urlsplit(py_emu.webhook_url)
+    user_id, code = parts.path.strip("/").split("/")[1:3]
+    return PyClient(BitrixWebhook(domain=parts.netloc, webhook_token=f"{user_id}/{code}"))
+
+
+@pytest.fixture
+def ours_fb(fb_emu: Emulator) -> Iterator[Client]:
+    with fb_emu.client() as client:
+        yield client
+
+
+@pytest.fixture
+def ours_py(py_emu: Emulator) -> Iterator[Client]:
+    with py_emu.client() as client:
+        yield client
