@@ -1,0 +1,62 @@
+"""Shared pieces of the reliability suite: a virtual clock, a fast retry policy, a per-module emulator."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from b24crm.runtime.retry import RetryPolicy
+from b24crm.testing import Emulator
+
+
+class VirtualClock:
+    """Real time plus whatever the client chose to wait.
+
+    ``sleep`` does not block: it moves this clock forward. Backoffs and a 429's wait for
+    ``operating_reset_at`` (up to 600 s) then cost nothing, while the portal's own unix timestamps, compared
+    with ``time()``, still make sense. No test asserts on elapsed time.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.offset = 0.0
+        self.waits: list[float] = []
+
+    def monotonic(self) -> float:
+        return time.monotonic() + self.offset
+
+    def time(self) -> float:
+        return time.time() + self.offset
+
+    def sleep(self, seconds: float) -> None:
+        with self._lock:
+            self.waits.append(seconds)
+            if seconds > 0:
+                self.offset += seconds
+
+
+def fast_retries(max_attempts: int = 4) -> RetryPolicy:
+    """The default policy's shape (exponential backoff, same budget) with tiny, jitter-free delays."""
+    return RetryPolicy(max_attempts=max_attempts, base_delay=0.001, max_delay=0.01, jitter="none")
+
+
+def client_options(**overrides: Any) -> dict[str, Any]:
+    options: dict[str, Any] = {"clock": VirtualClock(), "retry_policy": fast_retries()}
+    options.update(overrides)
+    return options
+
+
+@pytest.fixture(scope="module")
+def module_emulator() -> Iterator[Emulator]:
+    with Emulator(seed="demo") as emulator:
+        yield emulator
+
+
+@pytest.fixture
+def emu(module_emulator: Emulator) -> Emulator:
+    module_emulator.reset()
+    return module_emulator
