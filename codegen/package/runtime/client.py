@@ -330,7 +330,11 @@ class BaseClient:
             raise TransportError(
                 method, f"HTTP {resp.status} redirect to the same host; not followed", may_have_run=False
             )
-        check_scheme(new, allow_insecure=self._allow_insecure)
+        try:
+            check_scheme(new, allow_insecure=self._allow_insecure)
+        except ValueError as exc:  # user input at construction; here it is the portal's answer
+            message = f"the portal moved to {new}, not followed: {exc}"
+            raise TransportError(method, message, may_have_run=False) from None
         self._auth.move(new)
         self._log.warning("b24crm: the portal moved from %s to %s; calls now go to the new address", old, new)
         if self._on_portal_moved is not None:
