@@ -285,8 +285,9 @@ def test_second_redirect_is_an_error() -> None:
 
 def test_move_to_plain_http_is_refused() -> None:
     client, _, _ = make_client(lambda r: HttpResponse(302, {"location": "http://evil.example/"}, b""))
-    with pytest.raises(ValueError, match="plain http"):
+    with pytest.raises(TransportError, match="plain http") as info:
         client.call("crm.status.get", {"id": 1})
+    assert info.value.may_have_run is False
 
 
 def test_webhook_constant() -> None:
