@@ -6,6 +6,7 @@ PY := $(BIN)/python
 STAMP := $(VENV)/.installed
 PEERS_STAMP := $(VENV)/.installed-peers
 PYTEST_ARGS ?=
+BENCH_ARGS ?=
 
 .PHONY: all install generate check-generated test lint demo bench docs snapshot-update clean
 
@@ -46,8 +47,9 @@ demo: $(STAMP)
 	$(PY) examples/demo.py
 
 ## bench: b24crm vs fast_bitrix24 and b24pysdk on the same emulator; rewrites BENCHMARKS.md
+##        (BENCH_ARGS=--quick: small N, written under /tmp, for trying changes)
 bench: $(PEERS_STAMP)
-	$(PY) bench/run.py
+	$(PY) bench/run.py $(BENCH_ARGS)
 
 ## docs: the method reference in docs/reference.md, from the spec
 docs: $(STAMP)
