@@ -134,3 +134,40 @@ def test_every_response_model_decodes_what_portals_send_and_round_trips(cls: typ
     wire = data.draw(_model_wire(cls))
     decoded = from_wire(wire, cls, "m")
     assert from_wire(to_wire(decoded), cls, "m") == decoded
+
+
+# --- the fast converter (inlined per-model functions) agrees with cattrs' detailed one on anything ------
+
+_JUNK = st.one_of(
+    st.none(),
+    st.integers(),
+    st.text(max_size=3),
+    st.booleans(),
+    st.floats(allow_nan=False),
+    st.just([]),
+    st.just({}),
+    st.sampled_from(["Y", "N", "1", "0", "P", "2024-01-01T00:00:00+00:00", " 5"]),
+)
+
+
+def _outcome(conv: Any, wire: Any, cls: type) -> tuple[str, Any]:
+    try:
+        return ("ok", conv.structure(wire, cls))
+    except Exception:  # noqa: BLE001 - only "did it fail" matters here
+        return ("error", None)
+
+
+@pytest.mark.parametrize("cls", RESPONSE_MODELS, ids=lambda c: c.__name__)
+@settings(max_examples=80, deadline=None)
+@given(data=st.data())
+def test_fast_and_detailed_converters_agree_even_on_junk(cls: type, data: st.DataObject) -> None:
+    from b24crm.runtime.converter import CONVERTER, _detailed
+
+    wire: Any = data.draw(_model_wire(cls))
+    if wire and data.draw(st.booleans()):
+        wire[data.draw(st.sampled_from(sorted(wire)))] = data.draw(_JUNK)
+    if data.draw(st.booleans()):
+        wire["UF_CRM_X"] = data.draw(_JUNK)
+    if data.draw(st.integers(0, 9)) == 0:
+        wire = data.draw(st.sampled_from([[], {}, None, 5, "x"]))
+    assert _outcome(CONVERTER, wire, cls) == _outcome(_detailed(), wire, cls)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import enum
+import linecache
 import types
 import typing
 from collections.abc import Callable, Iterator, Mapping
@@ -167,6 +168,148 @@ def _yn(value: Any) -> Any:
     return ("Y" if value else "N") if isinstance(value, bool) else value
 
 
+# --- fast model structuring ---------------------------------------------------------------------------------
+# cattrs' generated structure functions call one hook per field (through ``Optional`` and enum wrappers), collect a
+# kwargs dict and go through the attrs ``__init__``. Response decoding is the client's hot loop, so the fast converter
+# builds its own function per model instead: the common wire shape of each field (an ``int`` that already is one, a
+# ``str``, a known enum value, an ISO string) is checked inline and anything else is handed to the very hook cattrs
+# would have used, so the accepted inputs and the results are the same. Slots are filled through their descriptors
+# (generated models have no validators, converters or init hooks; any class that does falls back to cattrs).
+# Errors need no care here: from_wire re-runs the detailed (cattrs) converter to name the failing wire path.
+
+_MISSING: Any = object()
+_SIMPLE_HOOKS: dict[type, Callable[[Any, Any], Any]] = {int: _int, str: _str, float: _float, bool: _bool}
+
+
+def _as_mapping(value: Any, cls: type) -> Mapping[str, Any]:
+    if isinstance(value, list) and not value:
+        return {}  # an empty object arrives as []
+    if not isinstance(value, Mapping):
+        raise ValueError(f"expected an object for {cls.__name__}, got {type(value).__name__}")
+    return value
+
+
+def _fast_model_structure(conv: cattrs.Converter, cls: type) -> Callable[[Any, Any], Any] | None:
+    """A structure function specialised to ``cls``, or None when the class needs the general cattrs path."""
+    try:
+        attrs.resolve_types(cls)
+    except Exception:  # noqa: BLE001 - unresolvable annotations: let cattrs deal with (and report) them
+        return None
+    fields = attrs.fields(cls)
+    slots = set(getattr(cls, "__slots__", ())) - {"__weakref__"}
+    if (
+        "__slots__" not in cls.__dict__
+        or slots != {a.name for a in fields}  # every slot is a field: no hidden state __init__ would set
+        or hasattr(cls, "__attrs_pre_init__")
+        or hasattr(cls, "__attrs_post_init__")
+    ):
+        return None
+    for a in fields:
+        if a.validator is not None or a.converter is not None or not a.init:
+            return None
+        if isinstance(a.default, attrs.Factory) and a.default.takes_self:  # type: ignore[arg-type]
+            return None
+    extra = _additional_field(cls)
+    if extra is not None and not isinstance(attrs.fields_dict(cls)[extra].default, attrs.Factory):  # type: ignore[arg-type]
+        return None
+    known = frozenset(_wire_names(cls).values())
+    ns: dict[str, Any] = {
+        "_cls": cls,
+        "_new": object.__new__,
+        "_dict": dict,
+        "_as_mapping": _as_mapping,
+        "_MISSING": _MISSING,
+        "_known": known,
+        "_fromiso": _dt.datetime.fromisoformat,
+    }
+    lines = [
+        "def structure(d, _):",
+        "    if d.__class__ is not _dict:",  # decoded JSON is always a dict: the checks are the slow path
+        "        d = _as_mapping(d, _cls)",
+        "    o = _new(_cls)",
+    ]
+
+    def lazy_hook(name: str, tp: Any) -> Callable[[Any, Any], Any]:
+        # Resolved on first use (self-referencing models), then bound in the function's globals for good.
+        def first(value: Any, t: Any) -> Any:
+            hook = conv.get_structure_hook(tp)
+            ns[name] = hook
+            return hook(value, t)
+
+        return first
+
+    for i, a in enumerate(fields):
+        ns[f"_s{i}"] = getattr(cls, a.name).__set__  # the slot's member descriptor
+        if a.name == extra:
+            ns[f"_f{i}"] = a.default.factory
+            lines += [
+                f"    _s{i}(o, _f{i}() if _known.issuperset(d) else {{k: x for k, x in d.items() if k not in _known}})"
+            ]
+            continue
+        wire = a.metadata.get(WIRE, a.name)
+        tp = a.type
+        args = typing.get_args(tp) if typing.get_origin(tp) in (typing.Union, types.UnionType) else (tp,)
+        nullable = _NONE in args
+        rest = [x for x in args if x is not _NONE]
+        ns[f"_t{i}"] = tp
+        body: list[str]  # converts v (never the missing marker) in place
+        if _is_open_enum(tp):
+            ns[f"_h{i}"] = conv.get_structure_hook(tp)
+            enum_cls = next(x for x in rest if isinstance(x, type) and issubclass(x, enum.Enum))
+            value_types = {type(m.value) for m in enum_cls}
+            if len(value_types) == 1 and value_types <= {str, int}:
+                # keyed by value, guarded by the exact type, so True never finds the member valued 1
+                ns[f"_e{i}"] = {m.value: m for m in enum_cls}
+                ns[f"_k{i}"] = value_types.pop()
+                body = [
+                    f"m = _e{i}.get(v) if v.__class__ is _k{i} else None",
+                    f"v = _h{i}(v, _t{i}) if m is None else m",
+                ]
+            else:
+                body = [f"v = _h{i}(v, _t{i})"]
+            if nullable:
+                body = ["if v is not None:"] + ["    " + line for line in body]
+        elif len(rest) == 1 and rest[0] in _SIMPLE_HOOKS and conv.get_structure_hook(rest[0]) is _SIMPLE_HOOKS[rest[0]]:
+            ns[f"_h{i}"] = conv.get_structure_hook(tp)
+            ns[f"_c{i}"] = rest[0]
+            guard = f"v.__class__ is not _c{i}" + (" and v is not None" if nullable else "")
+            body = [f"if {guard}:", f"    v = _h{i}(v, _t{i})"]
+        elif len(rest) == 1 and rest[0] is _dt.datetime and conv.get_structure_hook(_dt.datetime) is _datetime:
+            ns[f"_h{i}"] = conv.get_structure_hook(tp)
+            body = ["if v.__class__ is str:", "    v = _fromiso(v)"]
+            body += ["elif v is not None:" if nullable else "else:", f"    v = _h{i}(v, _t{i})"]
+        elif tp is Any and conv.get_structure_hook(Any) is _any:
+            body = []
+        else:
+            nullable = False  # the hook decides what None means
+            ns[f"_h{i}"] = lazy_hook(f"_h{i}", tp)
+            body = [f"v = _h{i}(v, _t{i})"]
+        if a.default is attrs.NOTHING:
+            lines.append(f"    v = d[{wire!r}]")
+            lines += ["    " + line for line in body]
+        elif a.default is None and nullable:
+            lines.append(f"    v = d.get({wire!r})")  # missing and null are both the default, None
+            lines += ["    " + line for line in body]
+        else:
+            if isinstance(a.default, attrs.Factory):  # type: ignore[arg-type]
+                ns[f"_f{i}"] = a.default.factory
+                default = f"_f{i}()"
+            else:
+                ns[f"_d{i}"] = a.default
+                default = f"_d{i}"
+            lines += [f"    v = d.get({wire!r}, _MISSING)", "    if v is _MISSING:", f"        v = {default}"]
+            if body:
+                lines += ["    else:"] + ["        " + line for line in body]
+        lines.append(f"    _s{i}(o, v)")
+    lines.append("    return o")
+    source = "\n".join(lines) + "\n"
+    filename = f"<b24crm structure {cls.__module__}.{cls.__qualname__}>"
+    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)  # readable tracebacks
+    exec(compile(source, filename, "exec"), ns)  # our own source, built from the model's fields
+    fn: Callable[[Any, Any], Any] = ns["structure"]
+    return fn
+
+
 def _configure(conv: cattrs.Converter) -> cattrs.Converter:
     # Simple types first: model hooks built later pick them up (cattrs resolves hooks at build time).
     conv.register_structure_hook(int, _int)
@@ -220,6 +363,10 @@ def _configure(conv: cattrs.Converter) -> cattrs.Converter:
     conv.register_structure_hook_factory(_is_mapping, mapping_factory)
 
     def model_structure(cls: type) -> Callable[[Any, Any], Any]:
+        if not conv.detailed_validation:  # the detailed converter keeps cattrs' functions: they name the path
+            fast = _fast_model_structure(conv, cls)
+            if fast is not None:
+                return fast
         names = _wire_names(cls)
         extra = _additional_field(cls)
         overrides = {py: override(rename=wire) for py, wire in names.items()}
