@@ -8,6 +8,8 @@ import pytest
 
 from b24crm import Client, RateLimited, errors
 from b24crm.runtime.envelope import RawResponse
+from b24crm.runtime.retry import RetryPolicy
+from b24crm.runtime.transport import HttpResponse, NotSent, Urllib3Transport
 from b24crm.testing import Emulator
 from b24crm.testing.api import CallContext, Result
 
@@ -136,3 +138,54 @@ def test_oauth_client_refreshes_once(emu: Emulator) -> None:
         assert client.crm.settings.mode.get() == 1
         assert client.crm.settings.mode.get() == 1
     assert emu.stats()["oauth_refreshes"] == 1
+
+
+class FlakyTokenEndpoint:
+    """The real transport, except that the first ``failures`` token requests are refused before connecting."""
+
+    def __init__(self, token_url: str, failures: int) -> None:
+        self.inner = Urllib3Transport()
+        self.token_url = token_url
+        self.failures = failures
+        self.token_requests = 0
+
+    def request(self, method: str, url: str, **kw: Any) -> HttpResponse:
+        if url == self.token_url:
+            self.token_requests += 1
+            if self.token_requests <= self.failures:
+                raise NotSent("could not connect: connection refused")
+        return self.inner.request(method, url, **kw)
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def test_oauth_refresh_retries_a_failing_token_endpoint_and_stops_on_oauth_errors(emu: Emulator) -> None:
+    policy = RetryPolicy(base_delay=0.01, jitter="none")
+    flaky = FlakyTokenEndpoint(emu.oauth.token_url, failures=2)
+    with emu.client(auth="oauth", transport=flaky, retry_policy=policy) as client:
+        emu.expire_tokens()
+        assert client.crm.settings.mode.get() == 1
+    assert flaky.token_requests == 3 and emu.stats()["oauth_refreshes"] == 1
+
+    # the token server itself refuses the app: one attempt, a clear AuthError, no secret in it
+    wrong = FlakyTokenEndpoint(emu.oauth.token_url, failures=0)
+    creds = emu.oauth
+    with Client.from_oauth(
+        emu.base_url,
+        client_id=creds.client_id,
+        client_secret="not-the-app-secret",
+        access_token=creds.access_token,
+        refresh_token=creds.refresh_token,
+        token_url=creds.token_url,
+        transport=wrong,
+        retry_policy=policy,
+        rate_limit="off",
+    ) as bad:
+        emu.expire_tokens()
+        with pytest.raises(errors.AuthError) as caught:
+            bad.crm.settings.mode.get()
+    assert wrong.token_requests == 1
+    assert caught.value.code == "invalid_client" and "client_id/client_secret" in str(caught.value)
+    for secret in ("not-the-app-secret", creds.refresh_token, creds.access_token):
+        assert secret not in str(caught.value)

@@ -152,7 +152,26 @@ def test_iter_all_with_a_filter_and_another_order(client: Client) -> None:
     assert sorted(by_pages) == in_funnel
 
     descending = [i.id for i in client.crm.stagehistory.iter_all(entity_type_id=2, order={"ID": "DESC"})]
-    assert descending == sorted(_all_ids_by_pages(client), reverse=True)  # counted offsets, still complete
+    assert descending == sorted(_all_ids_by_pages(client), reverse=True)
+    by_date = [i.id for i in client.crm.stagehistory.iter_all(entity_type_id=2, order={"CREATED_TIME": "ASC"})]
+    assert sorted(by_date) == sorted(descending)  # another field: counted offsets, still complete
+
+
+def test_iter_all_descending_is_count_free(emu: Emulator, client: Client) -> None:
+    expected = sorted(_all_ids_by_pages(client), reverse=True)
+    recorder = StartRecorder(emu)
+    before = emu.stats()["requests"]
+    items = [i.id for i in client.crm.stagehistory.iter_all(entity_type_id=2, order={"ID": "DESC"})]
+    used = emu.stats()["requests"] - before
+    assert items == expected  # every record once, strictly descending
+    assert used <= math.ceil(STAGE_HISTORY / 2500) + 1
+    assert recorder.calls and all(start == -1 for start, _ in recorder.calls)  # no page was counted
+
+    seen: list[int] = []
+    limited = client.crm.stagehistory.iter_all(entity_type_id=2, order={"ID": "DESC"}, limit=120, progress=seen.append)
+    assert [i.id for i in limited] == expected[:120] and seen[-1] == 120
+    resumed = client.crm.stagehistory.iter_all(entity_type_id=2, order={"ID": "DESC"}, after_id=expected[599])
+    assert [i.id for i in resumed] == expected[600:]  # resume: the IDs below after_id
 
 
 @pytest.mark.parametrize("size", [0, 49, 50, 2500, 2550, 7501])

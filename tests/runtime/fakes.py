@@ -312,7 +312,7 @@ def parse_str(query: str) -> dict[str, Any]:
 
 
 class ListPortal:
-    """Records with integer IDs; list methods with ``>ID`` filters, ``start`` paging, and ``batch`` with
+    """Records with integer IDs; list methods with ``>ID`` / ``<ID`` filters, ``start`` paging, and ``batch`` with
     ``$result`` references (an unresolvable reference resolves to the deepest value reached, like PHP)."""
 
     def __init__(
@@ -351,11 +351,12 @@ class ListPortal:
         self.commands += 1
         flt = params.get("filter") or {}
         ids = self.ids
-        if ">ID" in flt:
-            bound = flt[">ID"]
-            if not isinstance(bound, (int, str)) or not str(bound).lstrip("-").isdigit():
-                raise ValueError("garbage cursor")
-            ids = [i for i in ids if i > int(bound)]
+        for op in (">ID", "<ID"):
+            if op in flt:
+                bound = flt[op]
+                if not isinstance(bound, (int, str)) or not str(bound).lstrip("-").isdigit():
+                    raise ValueError("garbage cursor")
+                ids = [i for i in ids if (i > int(bound) if op == ">ID" else i < int(bound))]
         order = params.get("order") or {}
         if order and next(iter(order.values())).upper() == "DESC":
             ids = list(reversed(ids))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 import random
 from typing import Any
@@ -12,7 +13,7 @@ from hypothesis import strategies as st
 
 from b24crm.runtime.paging import Page
 
-from .fakes import COUNTED_LIST, ITEM_LIST, LEGACY_LIST, Item, ListPortal, make_client
+from .fakes import COUNTED_LIST, ITEM_LIST, LEGACY_LIST, Item, ListPortal, make_client, parse_str
 
 SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -127,12 +128,97 @@ def test_select_gets_the_id_field() -> None:
     assert seen == ["NAME", "ID"]
 
 
+# --- ID DESC: the same count-free chain, walking down with a ``<ID`` cursor ------------------------------------
+
+
+@SETTINGS
+@given(ids=ids_strategy(), path=st.sampled_from([("items",), ()]), spelling=st.sampled_from(["DESC", "desc"]))
+def test_descending_chained_reads_everything_within_the_request_bound(
+    ids: list[int], path: tuple[str, ...], spelling: str
+) -> None:
+    portal = ListPortal(ids, items_path=path)
+    spec = ITEM_LIST if path else LEGACY_LIST
+    got = read_all(spec, portal, params={"order": {"ID": spelling}})
+    assert got == list(reversed(ids))  # complete, each ID once
+    assert all(a > b for a, b in itertools.pairwise(got))  # strictly descending
+    assert portal.http_requests <= math.ceil(len(ids) / 2500) + 1
+    assert set(portal.seen_start_values) == {-1}  # count-free: no page was ever counted
+
+
+def test_descending_chain_shape() -> None:
+    portal = ListPortal(range(1, 201))
+    client, transport, _ = make_client(portal)
+    got = [i.id for i in client._invoker.iter_all(ITEM_LIST, {"order": {"ID": "DESC"}}, Item)]
+    assert got == list(range(200, 0, -1))
+    first, second = (r.json for r in transport.requests)
+    assert first["order"] == {"ID": "DESC"} and first["start"] == -1 and "filter" not in first
+    cmds = {k: parse_str(v.partition("?")[2]) for k, v in second["cmd"].items()}
+    assert cmds["p00"] == {"order": {"ID": "DESC"}, "start": "-1", "filter": {"<ID": "151"}}
+    assert cmds["p01"]["filter"] == {"<ID": "$result[p00][items][49][ID]"}
+
+
+@SETTINGS
+@given(ids=ids_strategy(3000), limit=st.integers(0, 3200))
+def test_descending_limit(ids: list[int], limit: int) -> None:
+    portal = ListPortal(ids)
+    got = read_all(ITEM_LIST, portal, params={"order": {"ID": "DESC"}}, limit=limit)
+    assert got == list(reversed(ids))[:limit]
+    assert portal.commands <= math.ceil(limit / 50) + 1
+
+
+@SETTINGS
+@given(ids=ids_strategy(3000), cut=st.integers(0, 3000))
+def test_descending_after_id_resumes_below_it(ids: list[int], cut: int) -> None:
+    after = ids[cut] if cut < len(ids) else 10**9
+    got = read_all(ITEM_LIST, ListPortal(ids), params={"order": {"ID": "DESC"}}, after_id=after)
+    assert got == [i for i in reversed(ids) if i < after]
+
+
+def test_descending_progress_and_own_cursor_filter() -> None:
+    counts: list[int] = []
+    got = read_all(
+        ITEM_LIST,
+        ListPortal(range(1, 301)),
+        params={"order": {"ID": "DESC"}, "filter": {"<ID": 200}},
+        after_id=250,
+        progress=counts.append,
+    )
+    assert got == list(range(199, 0, -1))  # the tighter bound of the user's filter and after_id
+    assert counts == [50, 100, 150, 199]
+
+
+@SETTINGS
+@given(ids=ids_strategy(4000), seed=st.integers(0, 2**31), rate=st.floats(0.0, 0.3))
+def test_descending_deletes_never_skip_or_repeat_survivors(ids: list[int], seed: int, rate: float) -> None:
+    rnd = random.Random(seed)
+    deleted: set[int] = set()
+
+    def delete_some(p: ListPortal) -> None:
+        victims = {i for i in p.ids if rnd.random() < rate}
+        deleted.update(victims)
+        p.ids = [i for i in p.ids if i not in victims]
+
+    got = read_all(ITEM_LIST, ListPortal(ids, on_request=delete_some), params={"order": {"ID": "DESC"}})
+    assert got == sorted(set(got), reverse=True)
+    assert {i for i in ids if i not in deleted} <= set(got) <= set(ids)
+
+
+@SETTINGS
+@given(ids=ids_strategy(3000))
+def test_descending_on_a_counted_method_resumes_with_offsets(ids: list[int]) -> None:
+    after = ids[len(ids) // 2] if ids else 0
+    portal = ListPortal(ids, items_path=())
+    got = read_all(COUNTED_LIST, portal, params={"order": {"ID": "DESC"}}, after_id=after)
+    assert got == [i for i in reversed(ids) if i < after]
+    assert -1 not in portal.seen_start_values
+
+
 @SETTINGS
 @given(ids=ids_strategy(6000))
 def test_other_order_falls_back_to_counted_offsets(ids: list[int]) -> None:
     portal = ListPortal(ids)
-    got = read_all(ITEM_LIST, portal, params={"order": {"ID": "DESC"}})
-    assert got == list(reversed(ids))
+    got = read_all(ITEM_LIST, portal, params={"order": {"DATE_CREATE": "DESC"}})
+    assert got == list(reversed(ids))  # the fake sorts any DESC order by ID
     assert -1 not in portal.seen_start_values
     assert portal.http_requests <= 1 + math.ceil(max(0, len(ids) - 50) / 2500) + 1
 

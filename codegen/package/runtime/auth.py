@@ -4,6 +4,11 @@ OAuth refresh is the part peers get wrong (a refresh per thread, or none at all)
 meets an expired token calls ``refresh(seen_generation)``; the first one refreshes under a lock and bumps the
 generation, the others find the generation moved on and simply re-send with the new token. Secrets are
 registered with the client's ``Redactor`` the moment they are known, and never printed by ``repr``.
+
+A refresh that fails for a transient reason (connection refused or reset, timeout, a 5xx, a body that is not
+JSON) is repeated, still under the lock, with the client's backoff policy up to its attempt budget. An OAuth
+error answer (``invalid_grant``, ``invalid_client`` … with a 4xx) is final: repeating cannot help, so it is
+raised at once as ``AuthError`` saying what to do.
 """
 
 from __future__ import annotations
@@ -20,13 +25,31 @@ import attrs
 from b24crm.runtime.clock import SYSTEM_CLOCK, Clock
 from b24crm.runtime.errors import APIError, AuthError, ResponseDecodeError, TransportError, error_from_wire
 from b24crm.runtime.redact import MASK, Redactor, excerpt, redact
-from b24crm.runtime.transport import Transport, TransportFailure
+from b24crm.runtime.retry import RetryPolicy
+from b24crm.runtime.transport import MaybeSent, Transport, TransportFailure
 
 DEFAULT_TOKEN_URL = "https://oauth.bitrix.info/oauth/token/"
 #: Refresh this long before a known expiry, so a call does not race the token's last second.
 EXPIRY_SKEW_SECONDS = 60.0
 
 _log = logging.getLogger("b24crm")
+
+_REFRESH_METHOD = "oauth.token.refresh"
+#: What the token server's OAuth error codes mean for the user (the description never holds a secret we sent).
+_OAUTH_ADVICE = {
+    "invalid_grant": "the refresh token was rejected (expired, revoked or already used); re-authorize the app",
+    "invalid_client": "the app's client_id/client_secret were rejected; check the app credentials",
+    "unauthorized_client": "the app is not allowed to refresh tokens; check the app's settings on the portal",
+}
+
+
+class _TransientRefreshFailure(Exception):
+    """A refresh attempt that may succeed when repeated; ``error`` is what to raise once the budget is spent."""
+
+    def __init__(self, error: Exception, *, may_have_run: bool) -> None:
+        super().__init__(str(error))
+        self.error = error
+        self.may_have_run = may_have_run
 
 
 class Auth(Protocol):
@@ -171,6 +194,8 @@ class OAuthAuth:
         # (tokens, generation) replaced as one tuple so readers never see a token with the wrong generation.
         self._state: tuple[Tokens, int] = (Tokens(access_token, refresh_token, expires_at), 0)
         self.redactor: Redactor | None = None
+        #: Where refresh log lines go; the client sets its ``logger=``.
+        self.logger: logging.Logger = _log
         self.refreshes = 0
 
     @property
@@ -228,26 +253,60 @@ class OAuthAuth:
         *,
         timeout: tuple[float, float],
         clock: Clock = SYSTEM_CLOCK,
+        retry: RetryPolicy | None = None,
+        max_attempts: int | None = None,
     ) -> bool:
-        """Refresh unless another thread already did since ``seen_generation``; True if this call refreshed."""
+        """Refresh unless another thread already did since ``seen_generation``; True if this call refreshed.
+
+        Transient failures of the token endpoint are repeated with ``retry``'s backoff, at most
+        ``max_attempts`` attempts in all (default: the policy's budget; without a policy, one attempt).
+        """
+        log = self.logger
         with self._lock:
             if self._state[1] != seen_generation:
                 return False  # someone refreshed while we waited for the lock: use their tokens
-            tokens = self._request_tokens(transport, timeout, clock)
+            policy = retry or RetryPolicy(max_attempts=1)
+            budget = max(1, policy.max_attempts if max_attempts is None else max_attempts)
+            attempt = 0
+            maybe_used = False  # an earlier attempt may have reached the server and rotated the refresh token
+            while True:
+                attempt += 1
+                try:
+                    tokens = self._request_tokens(transport, timeout, clock, maybe_used=maybe_used)
+                    break
+                except _TransientRefreshFailure as failure:
+                    maybe_used = maybe_used or failure.may_have_run
+                    if attempt >= budget:
+                        raise failure.error from None
+                    delay = policy.backoff(attempt)
+                    log.warning(
+                        "b24crm: OAuth token refresh failed (attempt %d/%d: %s); retrying in %.2fs",
+                        attempt,
+                        budget,
+                        self._scrub(str(failure.error)),
+                        delay,
+                    )
+                    clock.sleep(delay)
             self._state = (tokens, self._state[1] + 1)
             self.refreshes += 1
             if self.redactor is not None:
                 self.redactor.add(tokens.access_token, tokens.refresh_token)
-            _log.info("b24crm: OAuth access token refreshed (generation %d)", self._state[1])
+            log.info("b24crm: OAuth access token refreshed (generation %d)", self._state[1])
             if self._on_tokens is not None:
                 try:
                     self._on_tokens(tokens)
-                except Exception:  # noqa: BLE001 - the refresh itself succeeded; do not fail the user's call over storage
-                    _log.exception("b24crm: on_tokens callback failed; the new tokens are only in memory")
+                except Exception:  # the refresh itself succeeded; do not fail the user's call over storage
+                    log.exception("b24crm: on_tokens callback failed; the new tokens are only in memory")
             return True
 
-    def _request_tokens(self, transport: Transport, timeout: tuple[float, float], clock: Clock) -> Tokens:
-        method = "oauth.token.refresh"
+    def _scrub(self, text: str) -> str:
+        return (self.redactor or Redactor(self.secrets))(text)
+
+    def _request_tokens(
+        self, transport: Transport, timeout: tuple[float, float], clock: Clock, *, maybe_used: bool = False
+    ) -> Tokens:
+        """One attempt. Raises ``_TransientRefreshFailure`` when repeating may help, the final error otherwise."""
+        method = _REFRESH_METHOD
         form = urllib.parse.urlencode(
             {
                 "grant_type": "refresh_token",
@@ -257,7 +316,7 @@ class OAuthAuth:
             }
         ).encode()
         headers = {"Content-Type": "application/x-www-form-urlencoded", "Accept": "application/json"}
-        scrub = self.redactor or Redactor(self.secrets)
+        scrub = self._scrub
         try:
             resp = transport.request("POST", self._token_url, body=form, headers=headers, timeout=timeout)
         except TransportFailure as exc:
@@ -266,20 +325,31 @@ class OAuthAuth:
                 if exc.may_have_run
                 else ""
             )
-            raise TransportError(method, scrub(str(exc)) + "." + note, may_have_run=exc.may_have_run) from None
+            error = TransportError(method, scrub(str(exc)) + "." + note, may_have_run=exc.may_have_run)
+            if exc.transient:
+                raise _TransientRefreshFailure(error, may_have_run=isinstance(exc, MaybeSent)) from None
+            raise error from None
         try:
             data = json.loads(resp.body)
         except (ValueError, UnicodeDecodeError):
+            # A proxy's HTML error page or a body cut short: the token server may answer properly next time.
             text = scrub(excerpt(resp.body.decode("utf-8", "replace")))
-            raise ResponseDecodeError(method, "token response is not JSON", resp.status, text) from None
+            decode_error = ResponseDecodeError(method, "token response is not JSON", resp.status, text)
+            raise _TransientRefreshFailure(decode_error, may_have_run=True) from None
         if not isinstance(data, Mapping) or "error" in data or not data.get("access_token"):
             data = data if isinstance(data, Mapping) else {}
-            err: APIError = error_from_wire(
-                method,
-                data.get("error") or "invalid_grant",
-                scrub(str(data.get("error_description") or "the token server returned no access_token")),
-                resp.status if resp.status >= 400 else 401,
-            )
+            code = str(data.get("error") or "invalid_grant")
+            description = scrub(str(data.get("error_description") or "the token server returned no access_token"))
+            status = resp.status if resp.status >= 400 else 401
+            if status >= 500 or status in (408, 429):  # the token server's own trouble: worth another try
+                description = f"the token server failed ({description})"
+                raise _TransientRefreshFailure(AuthError(method, code, description, status), may_have_run=True)
+            advice = _OAUTH_ADVICE.get(code.lower())
+            if advice is not None:
+                description = f"OAuth token refresh failed: {advice} ({description})"
+                if maybe_used:
+                    description += "; an earlier attempt may have used up the refresh token"
+            err: APIError = error_from_wire(method, code, description, status)
             if not isinstance(err, AuthError):
                 err = AuthError(method, err.code, err.description, err.http_status)
             raise err
@@ -292,7 +362,7 @@ class OAuthAuth:
             expires_at = clock.time() + float(data["expires_in"])
         if expires_at is not None and expires_at <= clock.time() + EXPIRY_SKEW_SECONDS:
             # Clock skew: trusting it would refresh before every call. Fall back to refreshing on 401.
-            _log.warning("b24crm: the new OAuth token looks already expired (clock skew?); ignoring its expiry")
+            self.logger.warning("b24crm: the new OAuth token looks already expired (clock skew?); ignoring its expiry")
             expires_at = None
         return Tokens(access, refresh_token, expires_at, dict(data))
 

@@ -101,13 +101,14 @@ class BaseClient:
         self._auth = auth
         self._allow_insecure = allow_insecure
         self._redact = Redactor(getattr(auth, "secrets", ()))
+        self._log = logger or logging.getLogger("b24crm")
         if isinstance(auth, OAuthAuth):
             auth.redactor = self._redact
+            auth.logger = self._log
             check_scheme(auth.token_url, allow_insecure=allow_insecure)
         check_scheme(auth.origin, allow_insecure=allow_insecure)
         self._timeout = _timeout(timeout)
         self._clock = clock or SYSTEM_CLOCK
-        self._log = logger or logging.getLogger("b24crm")
         self._retry = retry_policy or RetryPolicy(max_attempts=max_attempts)
         self._on_portal_moved = on_portal_moved
         self._transport: Transport = transport or Urllib3Transport(
@@ -115,13 +116,14 @@ class BaseClient:
         )
         store = limiter_store or InMemoryLimiterStore()
         host = urllib.parse.urlsplit(auth.origin).hostname or auth.origin
-        self._limiter = RateLimiter(rate_limit, key=host, store=store, clock=self._clock)
+        self._limiter = RateLimiter(rate_limit, key=host, store=store, clock=self._clock, logger=self._log)
         tracker_kwargs: dict[str, Any] = {} if operating_limit is None else {"limit": operating_limit}
         self._operating = OperatingTracker(
             key=f"{host}:{auth.kind}",
             store=store,
             clock=self._clock,
             enabled=rate_limit not in (None, "off"),
+            logger=self._log,
             **tracker_kwargs,
         )
         self._invoker = Invoker(self)
@@ -240,7 +242,7 @@ class BaseClient:
             if isinstance(auth, OAuthAuth):
                 stale = auth.expired_generation(self._clock.time())
                 if stale is not None:
-                    auth.refresh(stale, self._transport, timeout=timeout, clock=self._clock)
+                    self._refresh(auth, stale, timeout, budget)
             body, generation = auth.body(params)
             payload = json.dumps(body, ensure_ascii=False, separators=(",", ":"), default=_json_default).encode()
             started = self._clock.monotonic()
@@ -272,7 +274,7 @@ class BaseClient:
             except APIError as exc:
                 if exc.code in TOKEN_REFRESH_CODES and isinstance(auth, OAuthAuth) and not refreshed:
                     self._log_request(method, status, started, attempt, budget)
-                    auth.refresh(generation, self._transport, timeout=timeout, clock=self._clock)
+                    self._refresh(auth, generation, timeout, budget)
                     refreshed = True
                     attempt -= 1  # the re-send after a refresh is not a retry
                     continue
@@ -305,6 +307,12 @@ class BaseClient:
                 self._redact(str(failure)),
             )
             self._clock.sleep(decision.delay)
+
+    def _refresh(self, auth: OAuthAuth, generation: int, timeout: tuple[float, float], budget: int) -> None:
+        """Refresh the OAuth tokens (once across threads), retrying a failing token endpoint like any call."""
+        auth.refresh(
+            generation, self._transport, timeout=timeout, clock=self._clock, retry=self._retry, max_attempts=budget
+        )
 
     def _log_request(self, method: str, status: int | str, started: float, attempt: int, budget: int) -> None:
         if self._log.isEnabledFor(logging.DEBUG):

@@ -1,13 +1,13 @@
 """List methods: one ``Page`` at a time, or every record through the cheapest strategy the method allows.
 
 ``iter_all`` on a method whose spec says ``count_free`` uses count-free chained batches (protocol.md §3):
-order by the ID field ascending, filter ``>ID`` from a cursor, ``start=-1`` (no COUNT query), and inside one
-``batch`` request up to 50 pages, each command's cursor taken from the previous one's 50th item
-(``$result[prev][items][49][ID]``). The first page goes alone, so small lists cost one request; N records
+order by the ID field, filter ``>ID`` (ascending) or ``<ID`` (descending) from a cursor, ``start=-1`` (no COUNT
+query), and inside one ``batch`` request up to 50 pages, each command's cursor taken from the previous one's
+50th item (``$result[prev][items][49][ID]``). The first page goes alone, so small lists cost one request; N records
 cost at most ⌈N/2500⌉+1 requests, and only one batch of records is held in memory at a time. The cursor
 makes the read safe against inserts and deletes between requests (no skipped or repeated rows).
 
-Only when the user orders by another field (or the method is not count-free) does it fall back to counted
+Only when the user orders by a field other than ID (or the method is not count-free) does it fall back to counted
 ``start`` offsets, batched 50 pages per request when the first page reports a ``total``.
 """
 
@@ -63,14 +63,20 @@ def dig(result: Any, path: Sequence[str]) -> Any:
     return current
 
 
-def _orders_by_id_asc(order: Any, id_field: str) -> bool:
-    """No order, or exactly ``{ID: ASC}``: the order the cursor strategy needs."""
+def _id_direction(order: Any, id_field: str) -> str | None:
+    """``"ASC"`` for no order or exactly ``{ID: ASC}``, ``"DESC"`` for exactly ``{ID: DESC}``, else None.
+
+    Only these two orders let a cursor on the ID field walk the list.
+    """
     if order is None or (isinstance(order, (Mapping, list)) and not order):
-        return True
+        return "ASC"
     if not isinstance(order, Mapping) or len(order) != 1:
-        return False
+        return None
     ((field, direction),) = order.items()
-    return str(field).upper() == id_field.upper() and str(direction).upper() == "ASC"
+    if str(field).upper() != id_field.upper():
+        return None
+    direction = str(direction).upper()
+    return direction if direction in ("ASC", "DESC") else None
 
 
 def iter_all(
@@ -87,20 +93,21 @@ def iter_all(
     """Every record of a list method, lazily. ``params`` are already validated wire params.
 
     ``limit`` stops after that many records, ``progress`` is called with the running count after each page,
-    and ``after_id`` resumes an interrupted export after the last ID it saw.
+    and ``after_id`` resumes an interrupted export after the last ID it saw: IDs above it when ordered by ID
+    ascending (the default), IDs below it when ordered by ID descending.
     """
     pg = method.pagination
     if pg is None:
         raise TypeError(f"{method.name} is not a paginated method")
     if limit is not None and limit < 0:
         raise ValueError(f"limit must be >= 0, got {limit}")
-    by_id = _orders_by_id_asc(params.get(pg.order_param), pg.id_field)
-    if after_id is not None and not by_id:
-        raise ValueError("after_id needs the default order (by ID ascending); it cannot resume another order")
-    reader = _Reader(client, method, pg, item_type, limit, progress, options)
-    if pg.count_free and by_id and method.batchable:
+    direction = _id_direction(params.get(pg.order_param), pg.id_field)
+    if after_id is not None and direction is None:
+        raise ValueError("after_id needs an order by ID (ascending or descending); it cannot resume another order")
+    reader = _Reader(client, method, pg, item_type, limit, progress, options, descending=direction == "DESC")
+    if pg.count_free and direction is not None and method.batchable:
         return reader.chained(params, after_id)
-    return reader.offsets(params, after_id if by_id else None)
+    return reader.offsets(params, after_id)
 
 
 class _Reader:
@@ -115,6 +122,8 @@ class _Reader:
         limit: int | None,
         progress: Callable[[int], None] | None,
         options: RequestOptions | None,
+        *,
+        descending: bool = False,
     ) -> None:
         self.client = client
         self.method = method
@@ -123,6 +132,9 @@ class _Reader:
         self.limit = limit
         self.progress = progress
         self.options = options
+        self.descending = descending
+        #: The cursor filter key: ``>ID`` walking up, ``<ID`` walking down.
+        self.cursor_key = ("<" if descending else ">") + pg.id_field
         self.count = 0
         #: HTTP requests made so far (tests and benchmarks read it).
         self.requests = 0
@@ -219,13 +231,14 @@ class _Reader:
     ) -> tuple[dict[str, Any], dict[str, Any], int | None]:
         pg = self.pg
         base = dict(params)
-        base[pg.order_param] = {pg.id_field: "ASC"}
+        base[pg.order_param] = {pg.id_field: "DESC" if self.descending else "ASC"}
         base[pg.start_param] = limits.START_NO_COUNT
         flt = dict(base.get(pg.filter_param) or {})
-        own = flt.pop(">" + pg.id_field, None)
+        own = flt.pop(self.cursor_key, None)
         cursor = after_id
-        if own is not None:
-            cursor = int(own) if cursor is None else max(cursor, int(own))
+        if own is not None:  # the user's own bound and the resume point: the tighter one wins
+            tighter = min if self.descending else max
+            cursor = int(own) if cursor is None else tighter(cursor, int(own))
         select = base.get("select")
         if isinstance(select, list) and select and "*" not in select and pg.id_field not in select:
             base["select"] = [*select, pg.id_field]  # the cursor needs the ID of every record
@@ -236,7 +249,7 @@ class _Reader:
         if cursor is None:
             out[self.pg.filter_param] = dict(flt)
         else:
-            out[self.pg.filter_param] = {**flt, ">" + self.pg.id_field: cursor}
+            out[self.pg.filter_param] = {**flt, self.cursor_key: cursor}
         if not out[self.pg.filter_param]:
             del out[self.pg.filter_param]
         return out
@@ -277,7 +290,12 @@ class _Reader:
         pg = self.pg
         base = dict(params)
         if after_id is not None:
-            base[pg.filter_param] = {**dict(base.get(pg.filter_param) or {}), ">" + pg.id_field: after_id}
+            flt = dict(base.get(pg.filter_param) or {})
+            own = flt.get(self.cursor_key)
+            if own is not None:
+                tighter = min if self.descending else max
+                after_id = tighter(after_id, int(own))
+            base[pg.filter_param] = {**flt, self.cursor_key: after_id}
         if self.limit == 0:
             return
         base[pg.start_param] = 0

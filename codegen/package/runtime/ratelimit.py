@@ -111,11 +111,20 @@ def resolve_plan(plan: RatePlan) -> tuple[int, float] | None:
 class RateLimiter:
     """Blocks each caller until the leaky bucket has room for one more request."""
 
-    def __init__(self, plan: RatePlan, *, key: str, store: LimiterStore, clock: Clock = SYSTEM_CLOCK) -> None:
+    def __init__(
+        self,
+        plan: RatePlan,
+        *,
+        key: str,
+        store: LimiterStore,
+        clock: Clock = SYSTEM_CLOCK,
+        logger: logging.Logger | None = None,
+    ) -> None:
         self._plan = resolve_plan(plan)
         self._key = f"bucket:{key}"
         self._store = store
         self._clock = clock
+        self._log = logger or _log
 
     @property
     def plan(self) -> tuple[int, float] | None:
@@ -128,7 +137,7 @@ class RateLimiter:
         burst, rate = self._plan
         wait = self._store.reserve(self._key, _usable(burst, rate), rate, self._clock.monotonic())
         if wait > 0:
-            _log.debug("b24crm: rate limiter: waiting %.2fs for a request slot", wait)
+            self._log.debug("b24crm: rate limiter: waiting %.2fs for a request slot", wait)
             self._clock.sleep(wait)
         return wait
 
@@ -166,10 +175,12 @@ class OperatingTracker:
         limit: float = limits.OPERATING_LIMIT_SECONDS,
         margin: float = 5.0,
         enabled: bool = True,
+        logger: logging.Logger | None = None,
     ) -> None:
         self._key = key
         self._store = store
         self._clock = clock
+        self._log = logger or _log
         self._threshold = max(0.0, limit - margin)
         self._enabled = enabled
 
@@ -200,7 +211,7 @@ class OperatingTracker:
         """Block until ``method`` may be sent; returns the seconds waited."""
         wait = self.wait_time(method)
         if wait > 0:
-            _log.info("b24crm: %s: operating-time budget nearly spent, waiting %.1fs for its reset", method, wait)
+            self._log.info("b24crm: %s: operating-time budget nearly spent, waiting %.1fs for its reset", method, wait)
             self._clock.sleep(wait)
         return wait
 

@@ -145,7 +145,9 @@ class CrmGadgetApi:
 
         Costs at most ceil(N / 2500) + 1 requests for N records. ``limit`` stops early, ``progress`` is
         called with the number of records so far, ``after_id`` resumes an interrupted export after
-        that ID. Ordering by a field other than the ID falls back to counted pages.
+        that ID (IDs above it in the default ascending order, IDs below it with ``order={"ID": "DESC"}``).
+        Ordering by ID ascending or descending stays count-free; ordering by any other field falls back
+        to counted pages.
         """
         return cast(
             "Iterator[models.Gadget]",
@@ -379,7 +381,9 @@ class CrmWidgetApi:
 
         Costs at most ceil(N / 2500) + 1 requests for N records. ``limit`` stops early, ``progress`` is
         called with the number of records so far, ``after_id`` resumes an interrupted export after
-        that ID. Ordering by a field other than the ID falls back to counted pages.
+        that ID (IDs above it in the default ascending order, IDs below it with ``order={"ID": "DESC"}``).
+        Ordering by ID ascending or descending stays count-free; ordering by any other field falls back
+        to counted pages.
         """
         return cast(
             "Iterator[models.Widget]",
