@@ -8,6 +8,7 @@ import time
 
 import pytest
 
+from b24crm.runtime.phpquery import encode_query
 from b24crm.testing import Emulator
 from tests.emulator.conftest import Portal, Raw
 
@@ -100,3 +101,75 @@ def test_stats_and_reset_endpoint(portal: Portal) -> None:
     assert Raw(portal.emu.base_url).request("POST", "/_emulator/reset").status == 200
     assert portal.ok("crm.status.list", {"filter": {"STATUS_ID": "GONE"}})["total"] == 0
     assert portal.emu.stats()["requests"] == 1
+
+
+# -- faults on batch sub-commands (in_batch=True) -----------------------------------------------------------
+
+_PER_COMMAND = [
+    ("operation_time_limit", "OPERATION_TIME_LIMIT", "Method is blocked due to operation time limit."),
+    ("internal_error", "INTERNAL_SERVER_ERROR", "Internal server error"),
+    ("expired_token", "expired_token", "The access token provided has expired"),
+]
+
+
+def _three(status_id: str) -> dict[str, str]:
+    add = "crm.status.add?" + encode_query({"fields": {"ENTITY_ID": "SOURCE", "STATUS_ID": status_id, "NAME": "x"}})
+    return {"a": "crm.settings.mode.get", "b": add, "c": "crm.enum.settings.mode"}
+
+
+@pytest.mark.parametrize(("kind", "code", "description"), _PER_COMMAND)
+def test_batch_fault_fails_only_its_command(portal: Portal, kind: str, code: str, description: str) -> None:
+    portal.emu.faults.add(method="crm.status.add", kind=kind, in_batch=True)
+    reply = portal.call("batch", {"halt": 0, "cmd": _three("BF")})
+    assert reply.status == 200  # the batch itself succeeds
+    result = reply.json["result"]
+    assert result["result_error"] == {"b": {"error": code, "error_description": description}}
+    assert set(result["result"]) == {"a", "c"} and set(result["result_time"]) == {"a", "c"}
+    assert portal.ok("crm.status.list", {"filter": {"STATUS_ID": "BF"}})["total"] == 0  # the command never ran
+    assert portal.emu.faults.pending() == [] and portal.emu.stats()["faults_fired"] == 1
+    # consumed: the same batch now runs all three
+    again = portal.ok("batch", {"cmd": _three("BF")})["result"]
+    assert set(again["result"]) == {"a", "b", "c"} and again["result_error"] == []
+
+
+def test_batch_fault_respects_halt(portal: Portal) -> None:
+    portal.emu.faults.add(method="crm.status.add", kind="operation_time_limit", in_batch=True)
+    result = portal.ok("batch", {"halt": 1, "cmd": _three("BH")})["result"]
+    assert list(result["result"]) == ["a"] and list(result["result_error"]) == ["b"]
+    assert "c" not in result["result_time"]
+
+
+def test_batch_faults_and_top_level_faults_do_not_mix(portal: Portal) -> None:
+    portal.emu.faults.add(method="crm.settings.mode.get", kind="internal_error", in_batch=True)
+    assert portal.call("crm.settings.mode.get").status == 200  # a top-level call does not consume it
+    portal.emu.faults.add(method="crm.enum.settings.mode", kind="internal_error")  # top-level only
+    result = portal.ok("batch", {"cmd": _three("MX")})["result"]
+    assert list(result["result_error"]) == ["a"] and set(result["result"]) == {"b", "c"}
+    assert portal.call("crm.enum.settings.mode").status == 500
+
+
+def test_batch_fault_wildcard_times_and_json_suffix(portal: Portal) -> None:
+    portal.emu.faults.add(method="*", kind="expired_token", times=2, in_batch=True)
+    cmd = {"a": "crm.settings.mode.get.json", "b": "CRM.ENUM.SETTINGS.MODE", "c": "crm.settings.mode.get"}
+    reply = portal.call("batch", {"cmd": cmd})
+    assert reply.status == 200  # "*" with in_batch never hits the outer batch request
+    result = reply.json["result"]
+    assert list(result["result_error"]) == ["a", "b"] and list(result["result"]) == ["c"]
+
+
+@pytest.mark.parametrize("kind", ["query_limit", "reset_before", "reset_after", "delay", "html", "truncated", "moved"])
+def test_batch_fault_kinds_are_per_command_only(emu: Emulator, kind: str) -> None:
+    with pytest.raises(ValueError, match="batch sub-command"):
+        emu.faults.add(method="crm.status.add", kind=kind, in_batch=True)
+    reply = Raw(emu.base_url).request(
+        "POST", "/_emulator/faults", json.dumps({"method": "x", "kind": kind, "in_batch": True}).encode()
+    )
+    assert reply.status == 400 and emu.faults.pending() == []
+
+
+def test_batch_fault_via_control_endpoint(portal: Portal) -> None:
+    add_fault(portal.emu, method="crm.status.add", kind="operation_time_limit", in_batch=True)
+    listed = Raw(portal.emu.base_url).request("GET", "/_emulator/faults").json
+    assert listed[0]["in_batch"] is True and listed[0]["kind"] == "operation_time_limit"
+    result = portal.ok("batch", {"cmd": _three("CE")}, "form")["result"]
+    assert result["result_error"]["b"]["error"] == "OPERATION_TIME_LIMIT"

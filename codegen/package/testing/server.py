@@ -19,11 +19,12 @@ import time
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import quote_plus
+from urllib.parse import quote_plus, unquote_to_bytes
 
-from b24crm.runtime.phpquery import decode_query, php_array
+from b24crm.runtime.phpquery import php_array
 from b24crm.testing.api import BitrixError
-from b24crm.testing.faults import Fault
+from b24crm.testing.faults import FAULT_BODIES, Fault
+from b24crm.testing.phpinput import MAX_INPUT_VARS, parse_form_post, parse_str
 from b24crm.testing.phpjson import dumps
 from b24crm.testing.portal import Outcome, Portal
 
@@ -37,15 +38,6 @@ _HTML_400 = (
     b"<html>\r\n<head><title>400 Bad Request</title></head>\r\n<body>\r\n<center><h1>400 Bad Request</h1></center>\r\n"
     b"<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n"
 )
-_FAULT_BODIES: dict[str, tuple[int, dict[str, str]]] = {
-    "query_limit": (503, {"error": "QUERY_LIMIT_EXCEEDED", "error_description": "Too many requests"}),
-    "operation_time_limit": (
-        429,
-        {"error": "OPERATION_TIME_LIMIT", "error_description": "Method is blocked due to operation time limit."},
-    ),
-    "internal_error": (500, {"error": "INTERNAL_SERVER_ERROR", "error_description": "Internal server error"}),
-    "expired_token": (401, {"error": "expired_token", "error_description": "The access token provided has expired"}),
-}
 _JSON_TYPE = "application/json; charset=utf-8"
 
 
@@ -186,8 +178,9 @@ class RequestHandler(BaseHTTPRequestHandler):
             self._send(404, b"<html><body><h1>404 Not Found</h1></body></html>", "text/html; charset=utf-8")
 
     def _params(self, query: str, body: bytes) -> dict[str, Any]:
-        """Query string, then the body on top (top level only); bad JSON leaves only the query (§1.3)."""
-        params = decode_query(query) if query else {}
+        """Query string, then the body on top (top level only); bad JSON leaves only the query (§1.3).
+        Form and query input keeps PHP's first ``max_input_vars`` variables (phpinput.py)."""
+        params = parse_str(query) if query else {}
         if not body:
             return params
         content_type = self.headers.get("Content-Type", "")
@@ -202,15 +195,20 @@ class RequestHandler(BaseHTTPRequestHandler):
                 parsed = {str(i): v for i, v in enumerate(parsed)}
         elif media == "multipart/form-data":
             parsed = _multipart(content_type, body)
+        elif media == "application/x-www-form-urlencoded":
+            parsed = parse_form_post(body.decode("utf-8", "replace"))
         else:
-            parsed = decode_query(body.decode("utf-8", "replace"))
+            parsed = parse_str(body.decode("utf-8", "replace"))
         if isinstance(parsed, dict):
             params.update(parsed)
         return params
 
     def _rest(self, tail: str, query: str, body: bytes) -> None:
         portal = self.server.portal
-        segments = [s for s in tail.split("/") if s != ""]
+        # The router matches the decoded path, like PHP's $_SERVER view of it: each segment is
+        # percent-decoded (rawurldecode: "+" stays "+"); a name that is not UTF-8 after decoding matches no
+        # method, nor does an empty one (ERROR_METHOD_NOT_FOUND, 404, after auth as for any unknown name).
+        segments = [_path_decode(s) for s in tail.split("/") if s != ""]
         webhook: tuple[str, str] | None = None
         if len(segments) == 3:
             webhook = (segments[0], segments[1])
@@ -261,8 +259,8 @@ class RequestHandler(BaseHTTPRequestHandler):
             location = f"{base}/rest/{tail}" + (f"?{query}" if query else "")
             self._send(302, b"", "text/html; charset=UTF-8", {"Location": location})
             return True
-        if kind in _FAULT_BODIES:
-            status, body = _FAULT_BODIES[kind]
+        if kind in FAULT_BODIES:
+            status, body = FAULT_BODIES[kind]
             if kind == "query_limit":
                 self.server.portal.count("rate_limited")
             self._send_json(status, body)
@@ -305,6 +303,7 @@ class RequestHandler(BaseHTTPRequestHandler):
                     times=data.get("times", 1),
                     seconds=float(data.get("seconds", 1.0)),
                     location=data.get("location"),
+                    in_batch=bool(data.get("in_batch", False)),
                 )
             except (ValueError, TypeError) as error:
                 self._send(400, json.dumps({"error": str(error)}).encode())
@@ -317,6 +316,16 @@ class RequestHandler(BaseHTTPRequestHandler):
             self._send(200, json.dumps([f.to_json() for f in portal.faults.pending()]).encode())
         else:
             self._send(404, b'{"error":"unknown control endpoint"}')
+
+
+def _path_decode(segment: str) -> str:
+    """One URL path segment percent-decoded as UTF-8; "" when the bytes are not UTF-8 (no method has it)."""
+    if "%" not in segment:
+        return segment
+    try:
+        return unquote_to_bytes(segment).decode("utf-8")
+    except UnicodeDecodeError:
+        return ""
 
 
 def _multipart(content_type: str, body: bytes) -> dict[str, Any]:
@@ -332,4 +341,6 @@ def _multipart(content_type: str, body: bytes) -> dict[str, Any]:
         payload = part.get_payload(decode=True)
         value = payload.decode("utf-8", "replace") if isinstance(payload, bytes) else ""
         pairs.append(f"{quote_plus(name, safe='[]')}={quote_plus(value)}")
-    return decode_query("&".join(pairs))
+        if len(pairs) >= MAX_INPUT_VARS:
+            break  # max_input_vars (rfc1867 counting assumed like $_GET's: the first 1,000 stay)
+    return parse_str("&".join(pairs))

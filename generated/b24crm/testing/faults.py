@@ -3,6 +3,16 @@
 A fault matches a method name (lower case, or ``"*"`` for any) and fires on the next ``times`` calls to
 it; ``times=None`` fires until cleared. Built-ins are applied by the HTTP layer, because several kinds
 (``reset_before``, ``reset_after``, ``truncated``, ``moved``) are about the connection, not the method.
+
+Batch sub-commands (opt-in, ``in_batch=True``): such a fault targets the method only when it runs as a
+command inside ``batch`` and never fires on a top-level request (and a default fault, ``in_batch=False``,
+never fires on a sub-command, so ``method="*"`` keeps meaning "every HTTP request"). Only the kinds a real
+portal produces per command are allowed (``BATCH_KINDS``): ``operation_time_limit`` (each sub-command has its
+own ``LoadLimiter`` check, protocol.md §4/§5.2), ``internal_error`` and ``expired_token`` (each sub-command
+re-runs auth with the copied outer credentials). The command does not run; its key shows up only in
+``result_error`` with the same body the top-level fault sends, the other commands run normally and
+``halt`` stops after it as after any failing command. ``query_limit`` stays request-level: the rate limiter
+counts a batch as one request (§4, §5.1); the connection kinds and ``delay``/``html`` are not per command.
 """
 
 from __future__ import annotations
@@ -12,7 +22,7 @@ from typing import Any
 
 import attrs
 
-__all__ = ["KINDS", "Fault", "Faults"]
+__all__ = ["BATCH_KINDS", "FAULT_BODIES", "KINDS", "Fault", "Faults"]
 
 KINDS = frozenset(
     {
@@ -29,6 +39,20 @@ KINDS = frozenset(
     }
 )
 
+#: Kinds that may target a batch sub-command (``in_batch=True``).
+BATCH_KINDS = frozenset({"operation_time_limit", "internal_error", "expired_token"})
+
+#: The error answers (HTTP status, body) of the error kinds, top level and per batch command alike.
+FAULT_BODIES: dict[str, tuple[int, dict[str, str]]] = {
+    "query_limit": (503, {"error": "QUERY_LIMIT_EXCEEDED", "error_description": "Too many requests"}),
+    "operation_time_limit": (
+        429,
+        {"error": "OPERATION_TIME_LIMIT", "error_description": "Method is blocked due to operation time limit."},
+    ),
+    "internal_error": (500, {"error": "INTERNAL_SERVER_ERROR", "error_description": "Internal server error"}),
+    "expired_token": (401, {"error": "expired_token", "error_description": "The access token provided has expired"}),
+}
+
 
 @attrs.define
 class Fault:
@@ -41,6 +65,8 @@ class Fault:
     seconds: float = 1.0
     #: ``moved``: the ``Location`` base URL; default: the emulator's second listening address.
     location: str | None = None
+    #: Fire on the method's batch sub-commands instead of its top-level requests (``BATCH_KINDS`` only).
+    in_batch: bool = False
 
     def to_json(self) -> dict[str, Any]:
         """A JSON view for ``GET /_emulator/faults``."""
@@ -63,22 +89,30 @@ class Faults:
         *,
         seconds: float = 1.0,
         location: str | None = None,
+        in_batch: bool = False,
     ) -> Fault:
-        """Queue a fault for ``method`` (``"*"`` = every method, including ``batch``)."""
+        """Queue a fault for ``method`` (``"*"`` = every method, including ``batch``); with ``in_batch`` it
+        fires on the method's batch sub-commands instead (``"*"`` = every sub-command)."""
         if kind not in KINDS:
             raise ValueError(f"unknown fault kind {kind!r}; known: {', '.join(sorted(KINDS))}")
         if times is not None and times < 1:
             raise ValueError("times must be >= 1 (or None for every call)")
-        fault = Fault(method.lower(), kind, times, float(seconds), location)
+        if in_batch and kind not in BATCH_KINDS:
+            raise ValueError(
+                f"fault kind {kind!r} cannot target a batch sub-command; per-command kinds: "
+                f"{', '.join(sorted(BATCH_KINDS))} (query_limit is per request: a batch is one request)"
+            )
+        fault = Fault(method.lower(), kind, times, float(seconds), location, bool(in_batch))
         with self._lock:
             self._faults.append(fault)
         return fault
 
-    def take(self, method: str) -> Fault | None:
-        """The first fault matching ``method``, consuming one of its ``times``."""
+    def take(self, method: str, *, in_batch: bool = False) -> Fault | None:
+        """The first fault matching ``method`` (a top-level request, or a batch sub-command with
+        ``in_batch``), consuming one of its ``times``."""
         with self._lock:
             for fault in self._faults:
-                if fault.method in ("*", method):
+                if fault.in_batch == in_batch and fault.method in ("*", method):
                     if fault.times is not None:
                         fault.times -= 1
                         if fault.times <= 0:

@@ -17,14 +17,14 @@ from typing import Any
 import attrs
 
 from b24crm.runtime.limits import BATCH_MAX_COMMANDS, OPERATING_LIMIT_SECONDS
-from b24crm.runtime.phpquery import decode_query
 from b24crm.runtime.validation import coerce_strings, validate
 from b24crm.testing.api import AuthInfo, BitrixError, CallContext, Handler, Result
-from b24crm.testing.faults import Faults
+from b24crm.testing.faults import FAULT_BODIES, Faults
 from b24crm.testing.limiter import LeakyBucket, OperatingMeter, parse_plan
 from b24crm.testing.methods import BUILTIN
 from b24crm.testing.methods.common import php_intval, php_truthy
 from b24crm.testing.oauth import OAuthApp
+from b24crm.testing.phpinput import parse_str
 from b24crm.testing.seed import seed
 from b24crm.testing.state import Store
 
@@ -298,8 +298,13 @@ class Portal:
                     "error_description": "Method is not allowed for batch usage",
                 }
                 outcome = None
+            elif (fault := self.faults.take(method, in_batch=True)) is not None:
+                # An injected per-command failure (faults.py): the command does not run.
+                self.count("errors")
+                errors[key] = dict(FAULT_BODIES[fault.kind][1])
+                outcome = None
             else:
-                sub_params = _substitute(decode_query(query), spaces)
+                sub_params = _substitute(parse_str(query), spaces)
                 sub_params.pop("auth", None)
                 sub_params.pop("access_token", None)
                 outcome = self.call(method, sub_params, auth, in_batch=True)
