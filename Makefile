@@ -40,7 +40,7 @@ test: $(PEERS_STAMP)
 ## lint: ruff and mypy --strict, generated code included
 lint: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/mypy --strict generated/b24crm codegen
+	$(BIN)/mypy --strict generated/b24crm codegen examples bench tools
 
 ## demo: a realistic job against the embedded emulator
 demo: $(STAMP)
