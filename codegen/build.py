@@ -305,6 +305,13 @@ class _Builder:
             doc += ["", "Args:"]
             for p in params:
                 doc += _hanging(f"{p.py_name}: ``{p.wire_name}``" + (f" — {p.doc}" if p.doc else ""))
+        documented = {str(r["name"]): r for r in op.get("x-b24-errors", [])}
+        if documented:
+            doc += ["", "Raises:"]
+            for class_name, row in sorted(documented.items()):
+                text = one_line(str(row["message"])) or "(no message)"
+                doc += _hanging(f"errors.{class_name}: {text} (HTTP {row['status']})")
+            doc += ["    Any system error of ``b24crm.errors``, RequestValidationError, TransportError."]
         doc += ["", f"Calls ``{name}``; docs: {op['externalDocs']['url']}"]
         if op.get("deprecated"):
             doc += ["", "Deprecated: Bitrix24 has discontinued this method; calling it warns (DeprecationWarning)."]

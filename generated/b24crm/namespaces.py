@@ -127,6 +127,15 @@ class CrmDuplicateApi:
             entity_type: ``entity_type`` — Type of object. If not specified — the search is performed across
                 all three types
 
+        Raises:
+            errors.DuplicateAccessDeniedError: Access denied. (HTTP 400)
+            errors.DuplicateDealNotSupportedError: Deal is not supported in current context. (HTTP 400)
+            errors.DuplicateTypeNotDefinedError: Communication type is not defined. (HTTP 400)
+            errors.DuplicateTypeNotSupportedError: Communication type '{type}' is not supported in current
+                context. (HTTP 400)
+            errors.DuplicateValuesNotDefinedError: Communication values is not defined. (HTTP 400)
+            Any system error of ``b24crm.errors``, RequestValidationError, TransportError.
+
         Calls ``crm.duplicate.findbycomm``; docs: https://apidocs.bitrix24.com/api-reference/crm/duplicates/crm-duplicate-find-by-comm
         """
         return cast(
@@ -264,6 +273,12 @@ class CrmDuplicateVolatileTypeApi:
             field_code: ``fieldCode`` — The code of the field to be added to the duplicate search, e.g.
                 TITLE, RQ.DE.NAME, UF_CRM_1750854801. Available fields: crm.duplicate.volatileType.fields
 
+        Raises:
+            errors.VolatileTypeFieldNotFoundError: Field not found (HTTP 400)
+            errors.VolatileTypeMaxTypesCountExceededError: There is already a maximum number of volatile
+                types (HTTP 400)
+            Any system error of ``b24crm.errors``, RequestValidationError, TransportError.
+
         Calls ``crm.duplicate.volatileType.register``; docs: https://apidocs.bitrix24.com/api-reference/crm/duplicates/volatile-type/crm-duplicate-volatile-type-register
         """
         return cast(
@@ -291,6 +306,10 @@ class CrmDuplicateVolatileTypeApi:
 
         Args:
             id: ``id`` — Identifier of the field record to be removed (from crm.duplicate.volatileType.list)
+
+        Raises:
+            errors.VolatileTypeNotAssignedError: This type is not assigned (HTTP 400)
+            Any system error of ``b24crm.errors``, RequestValidationError, TransportError.
 
         Calls ``crm.duplicate.volatileType.unregister``; docs: https://apidocs.bitrix24.com/api-reference/crm/duplicates/volatile-type/crm-duplicate-volatile-type-unregister
         """
@@ -409,6 +428,19 @@ class CrmEntityApi:
 
         Args:
             params: ``params`` — Object containing the entities to merge
+
+        Raises:
+            errors.MergeAccessDeniedError: Access denied. (HTTP 400)
+            errors.MergeEntityTypeIdRequiredError: The parameter entityTypeId is required. (HTTP 400)
+            errors.MergeEntityTypeNotSupportedError: Entity type {entityTypeName} is not supported (HTTP
+                400)
+            errors.MergeFeatureRestrictionError: CRM_FEATURE_RESTRICTION_ERROR (HTTP 400)
+            errors.MergeNoValidEntityIdsError: The parameter entityIds does not contains valid elements.
+                (HTTP 400)
+            errors.MergeOwnerNotFoundError: Owner was not found (HTTP 400)
+            errors.MergeTooFewEntityIdsError: The parameter entityIds must contains at least two elements.
+                (HTTP 400)
+            Any system error of ``b24crm.errors``, RequestValidationError, TransportError.
 
         Calls ``crm.entity.mergeBatch``; docs: https://apidocs.bitrix24.com/api-reference/crm/duplicates/crm-entity-merge-batch
         """
@@ -1104,6 +1136,19 @@ class CrmStagehistoryApi:
             start: ``start`` — Offset for pagination (standard list-method paging, 50 per page); -1 skips
                 the count (no total, no next).
 
+        Raises:
+            errors.StageHistoryEntityTypeNotSupportedError: Entity type <TYPE> is not supported (HTTP 400)
+            errors.StageHistoryFilterFieldNotAllowedError: Invalid filter: field '<field>' is not allowed in
+                filter (HTTP 400)
+            errors.StageHistoryFilterValueInvalidError: Invalid filter: field '<field>' has invalid value
+                (HTTP 400)
+            errors.StageHistoryIntranetOnlyError: Action is allowed only for intranet users (HTTP 403)
+            errors.StageHistoryOrderDirectionInvalidError: Invalid order: allowed sort directions are ASC,
+                DESC. But got '<orderValue>' for field '<field>' (HTTP 400)
+            errors.StageHistoryOrderFieldNotAllowedError: Invalid order: field '<field>' is not allowed in
+                order (HTTP 400)
+            Any system error of ``b24crm.errors``, RequestValidationError, TransportError.
+
         Calls ``crm.stagehistory.list``; docs: https://apidocs.bitrix24.com/api-reference/crm/crm-stage-history-list
         """
         return cast(
@@ -1226,6 +1271,19 @@ class CrmStatusApi:
         Args:
             fields: ``fields`` — Object with fields of the new directory element.
 
+        Raises:
+            errors.StatusAccessDeniedError: Access denied. (HTTP 400)
+            errors.StatusCreateFailedError: Error on creating status. (HTTP 400)
+            errors.StatusDuplicateStatusIdError: The specified status ID already exists. (HTTP 400)
+            errors.StatusEntityIdRequiredError: The field ENTITY_ID is required. (HTTP 400)
+            errors.StatusEntityTypeNotSupportedError: Specified entity type is not supported. (HTTP 400)
+            errors.StatusIntermediateAfterSuccessError: Cannot create an intermediate stage after success
+                (HTTP 400)
+            errors.StatusInvalidParametersError: Invalid parameters. (HTTP 400)
+            errors.StatusStatusIdRequiredError: The field STATUS_ID is required. (HTTP 400)
+            errors.StatusTitleRequiredError: The required field "Title" is not filled (HTTP 400)
+            Any system error of ``b24crm.errors``, RequestValidationError, TransportError.
+
         Calls ``crm.status.add``; docs: https://apidocs.bitrix24.com/api-reference/crm/status/crm-status-add
         """
         return cast(
@@ -1257,6 +1315,16 @@ class CrmStatusApi:
         Args:
             id: ``id`` — Identifier of the status element to be deleted (from crm.status.list).
             params: ``params`` — Flags: FORCED.
+
+        Raises:
+            errors.StatusAccessDeniedError: Access denied. (HTTP 400)
+            errors.StatusActiveItemsError: There are active items in this status. (HTTP 400)
+            errors.StatusDeleteFailedError: Error on deleting status. (HTTP 400)
+            errors.StatusInvalidIdError: ID is not defined or invalid. (HTTP 400)
+            errors.StatusNotFoundError: Status is not found. (HTTP 400)
+            errors.StatusSystemDeleteNotForcedError: CRM System Status can be deleted only if parameter
+                FORCED is specified and equal to "Y". (HTTP 400)
+            Any system error of ``b24crm.errors``, RequestValidationError, TransportError.
 
         Calls ``crm.status.delete``; docs: https://apidocs.bitrix24.com/api-reference/crm/status/crm-status-delete
         """
@@ -1315,6 +1383,12 @@ class CrmStatusApi:
         Args:
             id: ``id`` — Identifier of the directory item (from crm.status.list).
 
+        Raises:
+            errors.StatusAccessDeniedError: Access denied. (HTTP 400)
+            errors.StatusInvalidIdError: ID is not defined or invalid. (HTTP 400)
+            errors.StatusNotFoundError: Status is not found. (HTTP 400)
+            Any system error of ``b24crm.errors``, RequestValidationError, TransportError.
+
         Calls ``crm.status.get``; docs: https://apidocs.bitrix24.com/api-reference/crm/status/crm-status-get
         """
         return cast(
@@ -1351,6 +1425,12 @@ class CrmStatusApi:
             filter: ``filter`` — Filter: field name → value (exact match). Fields are listed by
                 crm.status.fields.
 
+        Raises:
+            errors.StatusAccessDeniedError: Access denied. (HTTP 400)
+            errors.StatusFilterNotStringError: Filter by <F> must be a string (HTTP 400)
+            errors.StatusInvalidParametersError: Invalid parameters. (HTTP 400)
+            Any system error of ``b24crm.errors``, RequestValidationError, TransportError.
+
         Calls ``crm.status.list``; docs: https://apidocs.bitrix24.com/api-reference/crm/status/crm-status-list
         """
         return cast(
@@ -1386,6 +1466,13 @@ class CrmStatusApi:
         Args:
             id: ``id`` — Identifier of the status element to be updated (from crm.status.list).
             fields: ``fields`` — Fields to update.
+
+        Raises:
+            errors.StatusAccessDeniedError: Access denied. (HTTP 400)
+            errors.StatusInvalidIdError: ID is not defined or invalid. (HTTP 400)
+            errors.StatusNotFoundError: Status is not found. (HTTP 400)
+            errors.StatusUpdateFailedError: Error on updating status. (HTTP 400)
+            Any system error of ``b24crm.errors``, RequestValidationError, TransportError.
 
         Calls ``crm.status.update``; docs: https://apidocs.bitrix24.com/api-reference/crm/status/crm-status-update
         """
@@ -1545,6 +1632,11 @@ class CrmStatusEntityApi:
         Args:
             entity_id: ``entityId`` — Type of the directory, for example DEAL_STAGE, SOURCE (from
                 crm.status.entity.types).
+
+        Raises:
+            errors.StatusAccessDeniedError: Access denied. (HTTP 400)
+            errors.StatusEntityIdMissingError: The parameter entityId is not defined or invalid. (HTTP 400)
+            Any system error of ``b24crm.errors``, RequestValidationError, TransportError.
 
         Calls ``crm.status.entity.items``; docs: https://apidocs.bitrix24.com/api-reference/crm/status/crm-status-entity-items
         """

@@ -113,6 +113,11 @@ class CrmGadgetApi:
             select: ``select``
             start: ``start``
 
+        Raises:
+            errors.GadgetFilterInvalidError: Invalid filter: field '<field>' is not allowed in filter (HTTP
+                400)
+            Any system error of ``b24crm.errors``, RequestValidationError, TransportError.
+
         Calls ``crm.gadget.list``; docs: https://example.test/crm-gadget-list
         """
         return cast(
@@ -284,6 +289,11 @@ class CrmWidgetApi:
             fields: ``fields`` — Values of the new widget
             params: ``params`` — Options.
 
+        Raises:
+            errors.WidgetAccessDeniedError: Access denied. (HTTP 400)
+            errors.WidgetDuplicateCodeError: The specified code already exists. (HTTP 400)
+            Any system error of ``b24crm.errors``, RequestValidationError, TransportError.
+
         Calls ``crm.widget.add``; docs: https://example.test/crm-widget-add
         """
         return cast(
@@ -311,6 +321,11 @@ class CrmWidgetApi:
 
         Args:
             id: ``id`` — Widget identifier
+
+        Raises:
+            errors.WidgetAccessDeniedError: Access denied. (HTTP 400)
+            errors.WidgetNotFoundError: Widget is not found. (HTTP 400)
+            Any system error of ``b24crm.errors``, RequestValidationError, TransportError.
 
         Calls ``crm.widget.get``; docs: https://example.test/crm-widget-get
         """
