@@ -194,3 +194,25 @@ def test_keep_alive_many_calls_one_connection(portal: Portal) -> None:
     for _ in range(50):
         assert portal.call("crm.enum.fields").status == 200
     assert json.loads(portal.raw.request("GET", "/_emulator/stats").raw)["by_method"]["crm.enum.fields"] == 50
+
+
+@pytest.mark.parametrize("verb", ["HEAD", "PATCH", "BREW"])
+def test_verbs_the_portal_does_not_serve_get_405_not_a_server_error(portal: Portal, verb: str) -> None:
+    import http.client
+
+    parts = urllib.parse.urlsplit(portal.emu.webhook_url)
+    conn = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=10)
+    try:
+        conn.request(verb, parts.path + "crm.settings.mode.get.json", body=b"{}" if verb != "HEAD" else None)
+        reply = conn.getresponse()
+        reply.read()
+        assert reply.status == 405
+        assert "POST" in (reply.getheader("Allow") or "")
+        # the same keep-alive connection still serves the portal
+        conn.request(
+            "POST", parts.path + "crm.settings.mode.get.json", body=b"{}", headers={"Content-Type": "application/json"}
+        )
+        ok = conn.getresponse()
+        assert ok.status == 200 and json.loads(ok.read())["result"] == 1
+    finally:
+        conn.close()

@@ -75,6 +75,12 @@ class EmulatorServer(ThreadingHTTPServer):
         return thread
 
 
+_HTML_405 = (
+    b"<html><head><title>405 Not Allowed</title></head><body><center><h1>405 Not Allowed</h1></center>"
+    b"<hr><center>nginx</center></body></html>"
+)
+
+
 class RequestHandler(BaseHTTPRequestHandler):
     """One connection; ``handle()`` loops over its keep-alive requests."""
 
@@ -112,6 +118,20 @@ class RequestHandler(BaseHTTPRequestHandler):
 
     def do_OPTIONS(self) -> None:
         self._send(204, b"", "text/plain")
+
+    def __getattr__(self, name: str) -> Any:
+        # BaseHTTPRequestHandler answers verbs it has no do_<VERB> for with a 501 (a server error); a web
+        # server in front of the portal answers them 405, so does the emulator (HEAD, PATCH, BREW …).
+        if name.startswith("do_"):
+            return self._not_allowed
+        raise AttributeError(name)
+
+    def _not_allowed(self) -> None:
+        try:
+            self._read_body()
+        except ValueError:
+            self.close_connection = True
+        self._send(405, _HTML_405, "text/html", {"Allow": "GET, POST, PUT, DELETE, OPTIONS"})
 
     # -- plumbing ---------------------------------------------------------------------------------------
     def _read_body(self) -> bytes:
