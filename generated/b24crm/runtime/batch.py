@@ -11,12 +11,9 @@ answer a list instead of a map.
 
 from __future__ import annotations
 
-import importlib
 import re
-import urllib.parse
 import warnings
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from functools import lru_cache
+from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import attrs
@@ -33,6 +30,7 @@ from b24crm.runtime.errors import (
     error_from_wire,
 )
 from b24crm.runtime.paging import Page, dig
+from b24crm.runtime.phpquery import encode_query
 from b24crm.runtime.spec import MethodSpec
 from b24crm.runtime.types import RequestOptions
 from b24crm.runtime.validation import validate
@@ -144,39 +142,6 @@ class BatchHandle(Generic[T]):
 # --- encoding ----------------------------------------------------------------------------------------------
 
 
-def _build(prefix: str, value: Any, out: list[tuple[str, str]]) -> None:
-    if value is None:
-        return  # http_build_query drops null
-    if isinstance(value, Mapping):
-        for k, v in value.items():
-            _build(f"{prefix}[{k}]", v, out)
-    elif isinstance(value, (list, tuple)):
-        for i, v in enumerate(value):
-            _build(f"{prefix}[{i}]", v, out)
-    elif isinstance(value, bool):
-        out.append((prefix, "1" if value else "0"))
-    else:
-        out.append((prefix, str(value)))
-
-
-def encode_query_fallback(params: Mapping[str, Any]) -> str:
-    """Minimal PHP ``http_build_query``; used only until ``b24crm.runtime.phpquery`` is present."""
-    out: list[tuple[str, str]] = []
-    for key, value in params.items():
-        _build(str(key), value, out)
-    return "&".join(f"{urllib.parse.quote_plus(k)}={urllib.parse.quote_plus(v)}" for k, v in out)
-
-
-@lru_cache(maxsize=1)
-def _encoder() -> Callable[[Mapping[str, Any]], str]:
-    try:
-        module = importlib.import_module("b24crm.runtime.phpquery")
-    except ImportError:
-        return encode_query_fallback
-    fn = getattr(module, "encode_query", None)
-    return fn if callable(fn) else encode_query_fallback
-
-
 def _render_refs(value: Any) -> Any:
     if isinstance(value, BatchRef):
         return str(value)
@@ -190,7 +155,7 @@ def _render_refs(value: Any) -> Any:
 def encode_command(method: str, params: Mapping[str, Any]) -> str:
     """``method?<PHP query>`` as one ``cmd`` value; BatchRefs become ``$result[...]`` text."""
     rendered = _render_refs(params)
-    query = _encoder()(rendered) if rendered else ""
+    query = encode_query(rendered) if rendered else ""
     return f"{method}?{query}" if query else method
 
 
