@@ -10,7 +10,7 @@ from pathlib import Path
 from codegen.build import build
 from codegen.diagnostics import SpecError
 from codegen.load import SpecLoadError, load
-from codegen.render import differences, render, write
+from codegen.render import RenderConflict, differences, render, write
 from codegen.validate import validate
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -47,7 +47,11 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         print(f"codegen: {args.out} is fresh ({len(files)} files)")
         return 0
-    changes = write(files, args.out)
+    try:
+        changes = write(files, args.out)
+    except RenderConflict as exc:
+        print(f"codegen: refusing to overwrite hand-written files: {exc}", file=sys.stderr)
+        return 1
     print(f"codegen: {len(files)} files in {args.out}, {len(changes)} changed")
     return 0
 

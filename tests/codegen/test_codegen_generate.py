@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from codegen.__main__ import generate, main, package_version
-from codegen.render import OUTPUTS, differences, write
+from codegen.render import differences, hand_written_files, rendered_files, write
 
 ROOT = Path(__file__).resolve().parents[2]
 SPEC = ROOT / "spec" / "openapi.yaml"
@@ -38,10 +38,19 @@ def run(args: list[str], *, cwd: Path = ROOT, env: dict[str, str] | None = None)
 # ---- freshness and determinism -------------------------------------------------------------------------
 
 
+def package_copy(out: Path) -> Path:
+    """The hand-written part of generated/b24crm copied to ``out``, ready for rendered modules."""
+    for rel, data in hand_written_files(GENERATED).items():
+        (out / rel).parent.mkdir(parents=True, exist_ok=True)
+        (out / rel).write_bytes(data)
+    return out
+
+
 def test_generated_package_is_exactly_what_the_spec_gives(tmp_path: Path) -> None:
     out = tmp_path / "b24crm"
     assert main(["--spec", str(SPEC), "--out", str(out)]) == 0
-    fresh, committed = tree(out), tree(GENERATED)
+    fresh = tree(out)
+    committed = {rel: (GENERATED / rel).read_bytes() for rel in rendered_files(GENERATED)}
     assert sorted(fresh) == sorted(committed), (
         f"missing from generated/: {sorted(set(fresh) - set(committed))}; "
         f"stale in generated/: {sorted(set(committed) - set(fresh))} — run `make generate`"
@@ -54,13 +63,21 @@ def test_check_mode_agrees(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     out = tmp_path / "b24crm"
     assert main(["--out", str(out)]) == 0
     assert main(["--check", "--out", str(out)]) == 0
-    (out / "models.py").write_text("# edited by hand\n", encoding="utf-8")
-    (out / "extra.py").write_text("", encoding="utf-8")
+    header = (out / "enums.py").read_text(encoding="utf-8").splitlines()[0]
+    (out / "models.py").write_text(f"{header}\n# edited by hand\n", encoding="utf-8")
+    (out / "extra.py").write_text(f"{header}\n", encoding="utf-8")
+    (out / "helpers.py").write_text("# hand-written, beside the rendered modules\n", encoding="utf-8")
     capsys.readouterr()
     assert main(["--check", "--out", str(out)]) == 1
     err = capsys.readouterr().err
     assert "changed: models.py" in err
     assert "stale: extra.py" in err
+    assert "helpers.py" not in err  # hand-written files are not the generator's business
+    (out / "errors.py").write_text("# hand-written at a rendered path\n", encoding="utf-8")
+    assert main(["--check", "--out", str(out)]) == 1
+    assert "conflict: errors.py is hand-written" in capsys.readouterr().err
+    assert main(["--out", str(out)]) == 1  # and generating refuses to overwrite it
+    assert (out / "errors.py").read_text(encoding="utf-8") == "# hand-written at a rendered path\n"
 
 
 def test_generating_twice_gives_the_same_bytes() -> None:
@@ -76,10 +93,13 @@ def test_regenerating_changes_nothing_and_removes_stale_files(tmp_path: Path) ->
     assert first == files
     assert write(files, out) == []
     assert tree(out) == first
-    (out / "stale.py").write_text("x = 1\n", encoding="utf-8")
+    header = files["enums.py"].split(b"\n", 1)[0] + b"\n"
+    (out / "stale.py").write_bytes(header + b"x = 1\n")
     (out / "old" / "deep").mkdir(parents=True)
-    (out / "old" / "deep" / "gone.py").write_text("", encoding="utf-8")
+    (out / "old" / "deep" / "gone.py").write_bytes(header)
+    (out / "kept.py").write_bytes(b"# hand-written: never removed\n")
     assert sorted(write(files, out)) == ["stale: old/deep/gone.py", "stale: stale.py"]
+    (out / "kept.py").unlink()
     assert tree(out) == first
     assert not (out / "old").exists()
     assert differences(files, out) == []
@@ -109,7 +129,7 @@ def extended_package(tmp_path_factory: pytest.TempPathFactory) -> Path:
     assert "\npaths:\n" in root
     ref = "  /crm.deal.list:\n    $ref: 'deal.yaml#/paths/~1crm.deal.list'\n"
     (spec / "openapi.yaml").write_text(root.replace("\npaths:\n", "\npaths:\n" + ref, 1), encoding="utf-8")
-    out = base / "site" / "b24crm"
+    out = package_copy(base / "site" / "b24crm")
     result = run([sys.executable, "-m", "codegen", "--spec", str(spec / "openapi.yaml"), "--out", str(out)])
     assert result.returncode == 0, result.stderr
     return out.parent
@@ -236,7 +256,7 @@ def test_kitchen_sink_output_passes_ruff(tmp_path: Path) -> None:
     """The fixture's generated modules are lint-clean too, under the repo's ruff rules."""
     files = generate(KITCHEN_SINK, "0.0.0")
     out = tmp_path / "b24crm"
-    write({rel: data for rel, data in files.items() if rel in OUTPUTS.values()}, out)
+    write(files, out)
     # pyproject's per-file-ignores name generated/b24crm/...: the same two data modules, here.
     ignores = 'lint.per-file-ignores = {"_registry.py" = ["E501"], "errors.py" = ["E501"]}'
     result = run(
