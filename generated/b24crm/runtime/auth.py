@@ -22,6 +22,7 @@ from typing import Any, Protocol
 
 import attrs
 
+from b24crm.runtime import forksafe
 from b24crm.runtime.clock import SYSTEM_CLOCK, Clock
 from b24crm.runtime.errors import APIError, AuthError, ResponseDecodeError, TransportError, error_from_wire
 from b24crm.runtime.redact import MASK, Redactor, excerpt, redact
@@ -197,6 +198,11 @@ class OAuthAuth:
         #: Where refresh log lines go; the client sets its ``logger=``.
         self.logger: logging.Logger = _log
         self.refreshes = 0
+        forksafe.register(self)
+
+    def after_fork_in_child(self) -> None:
+        """A fresh refresh lock: a parent thread may have been refreshing at the fork (see ``forksafe``)."""
+        self._lock = threading.Lock()
 
     @property
     def origin(self) -> str:

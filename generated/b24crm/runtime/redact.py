@@ -12,6 +12,8 @@ import re
 import threading
 from collections.abc import Iterable
 
+from b24crm.runtime import forksafe
+
 MASK = "***"
 
 #: Shapes that carry a secret whatever its value: a webhook path, and auth / token / secret parameters.
@@ -39,6 +41,11 @@ class Redactor:
         self._lock = threading.Lock()
         self._secrets: tuple[str, ...] = ()
         self.add(*secrets)
+        forksafe.register(self)
+
+    def after_fork_in_child(self) -> None:
+        """A fresh lock: another parent thread may have held this one at the fork (see ``forksafe``)."""
+        self._lock = threading.Lock()
 
     def add(self, *secrets: str) -> None:
         """Remember more secret values (old tokens stay: they may still sit in earlier strings)."""

@@ -14,12 +14,13 @@ import logging
 import urllib.parse
 import weakref
 from collections.abc import Mapping
-from typing import Protocol
+from typing import Any, Protocol
 
 import attrs
 import urllib3
 from urllib3 import exceptions as u3
 
+from b24crm.runtime import forksafe
 from b24crm.runtime.redact import Redactor, redact
 
 
@@ -143,13 +144,19 @@ class Urllib3Transport:
         self._redact = redactor or Redactor()
         _URLLIB3_LOG_REDACTOR.register(self._redact)
         # maxsize: connections kept per host; sized for the number of threads sharing the client.
-        self._pool = urllib3.PoolManager(
-            num_pools=4,
-            maxsize=max(1, pool_maxsize),
-            cert_reqs="CERT_REQUIRED",
-            ca_certs=ca_certs,
-            retries=False,
-        )
+        self._pool_options: dict[str, Any] = {
+            "num_pools": 4,
+            "maxsize": max(1, pool_maxsize),
+            "cert_reqs": "CERT_REQUIRED",
+            "ca_certs": ca_certs,
+            "retries": False,
+        }
+        self._pool = urllib3.PoolManager(**self._pool_options)
+        forksafe.register(self)
+
+    def after_fork_in_child(self) -> None:
+        """A forked child opens its own connections; the parent's stay the parent's (see ``forksafe``)."""
+        self._pool = urllib3.PoolManager(**self._pool_options)
 
     def request(
         self,
