@@ -12,21 +12,31 @@ def test_standard_plan_bucket() -> None:
     with Emulator(seed="empty", plan="standard") as emu:
         portal = Portal(emu)
         statuses = [portal.call("crm.settings.mode.get").status for _ in range(55)]
-        assert statuses[:50] == [200] * 50
-        assert 503 in statuses[50:]
+        assert statuses[:51] == [200] * 51  # the counter must *exceed* 50 before a request is blocked
+        assert 503 in statuses[51:]
         reply = portal.call("crm.settings.mode.get")
         assert reply.json == {"error": "QUERY_LIMIT_EXCEEDED", "error_description": "Too many requests"}
         assert emu.stats()["rate_limited"] >= 2
 
 
+def test_request_after_the_counter_exceeds_x_is_the_first_refused() -> None:
+    """limits.md: "Once the counter value exceeds the threshold value X, each subsequent incoming request is
+    blocked" — from empty, X + 1 requests pass and the X + 2nd gets 503 (a drain of 0.001/s is negligible)."""
+    with Emulator(seed="empty", plan="50/0.001") as emu:
+        portal = Portal(emu)
+        statuses = [portal.call("crm.settings.mode.get").status for _ in range(53)]
+        assert statuses == [200] * 51 + [503, 503]
+        assert emu.stats()["rate_limited"] == 2
+
+
 def test_custom_plan_drains_and_batch_counts_once() -> None:
-    with Emulator(seed="empty", plan="3/20") as emu:
+    with Emulator(seed="empty", plan="3/5") as emu:
         portal = Portal(emu)
         assert portal.call("batch", {"cmd": {f"c{i}": "crm.settings.mode.get" for i in range(40)}}).status == 200
-        assert [portal.call("crm.enum.fields").status for _ in range(3)] == [200, 200, 503]
+        assert [portal.call("crm.enum.fields").status for _ in range(4)] == [200, 200, 200, 503]
         import time
 
-        time.sleep(0.2)  # 20/s drains 4 slots
+        time.sleep(0.5)  # 5/s drains 2.5 slots
         assert portal.call("crm.enum.fields").status == 200
 
 

@@ -30,14 +30,15 @@ def test_plans() -> None:
 def test_burst_then_drain_rate() -> None:
     clock = FakeClock()
     lim = RateLimiter("standard", key="p", store=InMemoryLimiterStore(), clock=clock)
-    for _ in range(50 - RATE_HEADROOM):  # one slot stays free for clock jitter between client and portal
+    # the portal admits X + 1 = 51 from empty; one slot stays free for clock jitter between client and portal
+    for _ in range(50 + 1 - RATE_HEADROOM):
         assert lim.acquire() == 0.0
     assert clock.now == 0.0
     assert lim.acquire() == pytest.approx(0.5)  # 2 per second
     assert lim.acquire() == pytest.approx(0.5)
     assert clock.now == pytest.approx(1.0)
     clock.advance(100)  # fully drained
-    for _ in range(50 - RATE_HEADROOM):
+    for _ in range(50 + 1 - RATE_HEADROOM):
         assert lim.acquire() == 0.0
 
 
@@ -48,15 +49,15 @@ def test_off_never_waits() -> None:
 
 
 def server_accepts(send_times: list[float], burst: int, rate: float) -> bool:
-    """The portal's leaky bucket: +1 per request, drains by rate, rejects above burst."""
+    """The portal's leaky bucket: drains by rate, refuses a request once the counter exceeds burst, else +1."""
     level, last = 0.0, None
     for t in send_times:
         if last is not None:
             level = max(0.0, level - (t - last) * rate)
         last = t
-        level += 1
         if level > burst + 1e-9:
             return False
+        level += 1
     return True
 
 
@@ -88,7 +89,7 @@ def test_threads_queue_behind_each_other() -> None:
                 waits.append(seconds)
 
     clock = NoSleep()
-    lim = RateLimiter((11, 2.0), key="p", store=store, clock=clock)  # 10 usable slots + headroom
+    lim = RateLimiter((10, 2.0), key="p", store=store, clock=clock)  # 11 fit from empty: 10 usable + headroom
 
     def work() -> None:
         for _ in range(5):
@@ -124,8 +125,8 @@ def test_client_throttles_and_saturates_on_503() -> None:
 def test_shared_store_shares_the_bucket() -> None:
     store = InMemoryLimiterStore()
     clock = FakeClock()
-    a = RateLimiter((3, 1.0), key="portal", store=store, clock=clock)  # 2 usable slots + headroom
-    b = RateLimiter((3, 1.0), key="portal", store=store, clock=clock)
+    a = RateLimiter((2, 1.0), key="portal", store=store, clock=clock)  # 3 fit from empty: 2 usable + headroom
+    b = RateLimiter((2, 1.0), key="portal", store=store, clock=clock)
     assert a.acquire() == 0.0 and b.acquire() == 0.0
     assert a.acquire() == pytest.approx(1.0)
 

@@ -14,15 +14,17 @@ BATCH_MAX_COMMANDS: Final = 50
 #: ``start`` value that switches the count off (no ``total``, no ``next`` on D7 methods).
 START_NO_COUNT: Final = -1
 
-#: Leaky-bucket plans: name -> (burst X, drain rate Y per second). Rejected above X with 503.
+#: Leaky-bucket plans: name -> (burst X, drain rate Y per second). Once the counter exceeds X the next
+#: request gets 503, so X + 1 requests fit from empty (limits.md).
 RATE_PLANS: Final[dict[str, tuple[int, float]]] = {
     "standard": (50, 2.0),
     "enterprise": (250, 5.0),
 }
 
-#: Requests the client's limiter leaves unused at the top of the bucket. Its clock and the portal's never
-#: agree exactly (network jitter reorders arrival times by milliseconds), so filling the bucket to the
-#: last slot would now and then meet a 503; one slot of headroom absorbs up to 1/rate seconds of jitter.
+#: Requests the client's limiter leaves unused of the X + 1 the portal admits from empty. Its clock and the
+#: portal's never agree exactly (network jitter reorders arrival times by milliseconds), so filling the
+#: bucket to the last slot would now and then meet a 503 (measured: ratelimit._usable); one slot of headroom
+#: absorbs up to 1/rate seconds of jitter. The client thus fills exactly X on the real plans.
 RATE_HEADROOM: Final = 1
 #: ... and at least this much jitter, whatever the rate: at the real plans' 2-5 requests/s one slot covers it,
 #: but a custom plan of hundreds per second (a scaled test portal) needs ``rate × 0.05`` slots.

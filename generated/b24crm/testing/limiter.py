@@ -41,7 +41,14 @@ def parse_plan(plan: str) -> tuple[int, float] | None:
 
 
 class LeakyBucket:
-    """Counter +1 per admitted request, draining ``rate`` per second; above ``burst`` requests are refused."""
+    """Counter +1 per admitted request, draining ``rate`` per second; refused once it *exceeds* ``burst``.
+
+    The limits page (settings/performance/limits.md): "Once the counter value exceeds the threshold value X,
+    each subsequent incoming request is blocked." A request is checked against the counter *before* it is
+    counted, so from empty X + 1 requests pass (the last one takes the counter to X + 1, above X) and the
+    X + 2nd is refused: on the standard plan 51 pass and the 52nd gets 503. (Refusing the 51st, as this class
+    once did, gave the official JS SDK — default limiter X = 50, Y = 2 — a 503 at request 51 every time.)
+    """
 
     def __init__(self, limits: tuple[int, float] | None) -> None:
         self.limits = limits
@@ -58,7 +65,7 @@ class LeakyBucket:
             now = time.monotonic()
             self._level = max(0.0, self._level - (now - self._last) * rate)
             self._last = now
-            if self._level + 1 > burst:
+            if self._level > burst:  # the counter already exceeds X: this request is blocked
                 return False
             self._level += 1
             return True
