@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from b24crm.testing import BitrixError, CallContext, Emulator, Result
+from b24crm.testing import BitrixError, CallContext, Emulator, Result, StateFileInUseError
 from tests.emulator.conftest import Portal, Raw
 
 
@@ -50,6 +50,34 @@ def test_acknowledged_write_is_on_disk_before_shutdown(tmp_path: Path) -> None:
         rows = other.execute("SELECT data FROM rows WHERE tbl = 'status'").fetchall()
         other.close()
         assert any(json.loads(r[0])["STATUS_ID"] == "DURABLE" for r in rows)
+
+
+def test_second_emulator_on_one_state_file_is_refused(tmp_path: Path) -> None:
+    state = tmp_path / "portal.sqlite"
+    with Emulator(seed="empty", state=str(state)) as first:
+        with pytest.raises(StateFileInUseError) as caught:
+            Emulator(seed="empty", state=str(state))
+        message = str(caught.value)
+        assert str(state) in message and f"process {os.getpid()}" in message
+        assert caught.value.path == state
+        # the first emulator still owns the file and still acknowledges writes
+        Portal(first).ok("crm.status.add", {"fields": {"ENTITY_ID": "SOURCE", "STATUS_ID": "ONE", "NAME": "one"}})
+    with Emulator(seed="empty", state=str(state)) as again:  # stop() released the lock
+        assert Portal(again).ok("crm.status.list", {"filter": {"STATUS_ID": "ONE"}})["total"] == 1
+
+
+def test_cli_refuses_a_state_file_another_emulator_holds(tmp_path: Path) -> None:
+    state = str(tmp_path / "held.sqlite")
+    with Emulator(seed="empty", state=state):
+        done = subprocess.run(
+            [sys.executable, "-m", "b24crm", "emulator", "--seed", "empty", "--state", state],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert done.returncode == 1 and done.stdout == ""
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: state file ") and state in lines[0], done.stderr
 
 
 def test_oauth_refresh_rotates_tokens(emu: Emulator) -> None:

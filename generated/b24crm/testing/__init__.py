@@ -10,5 +10,16 @@ from __future__ import annotations
 from b24crm.testing.api import AuthInfo, BitrixError, CallContext, Handler, Result
 from b24crm.testing.emulator import Emulator, OAuthCredentials
 from b24crm.testing.paging import paginate
+from b24crm.testing.state import StateFileInUseError
 
-__all__ = ["AuthInfo", "BitrixError", "CallContext", "Emulator", "Handler", "OAuthCredentials", "Result", "paginate"]
+__all__ = [
+    "AuthInfo",
+    "BitrixError",
+    "CallContext",
+    "Emulator",
+    "Handler",
+    "OAuthCredentials",
+    "Result",
+    "StateFileInUseError",
+    "paginate",
+]

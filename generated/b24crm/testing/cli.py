@@ -11,6 +11,7 @@ from types import FrameType
 
 from b24crm.testing.emulator import Emulator
 from b24crm.testing.limiter import parse_plan
+from b24crm.testing.state import StateFileInUseError
 
 __all__ = ["build_parser", "main"]
 
@@ -30,7 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Serve until interrupted (Ctrl+C or SIGTERM); 2 on bad arguments."""
+    """Serve until interrupted (Ctrl+C or SIGTERM); 2 on bad arguments, 1 when the state file is in use."""
     args = build_parser().parse_args(argv)
     if args.stage_history < 0 or args.token_ttl <= 0:
         print("error: --stage-history must be >= 0 and --token-ttl > 0", file=sys.stderr)
@@ -40,16 +41,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    emulator = Emulator(
-        seed=args.seed,
-        stage_history=args.stage_history,
-        plan=args.plan,
-        state=args.state,
-        tls=args.tls,
-        token_ttl=args.token_ttl,
-        host=args.host,
-        port=args.port,
-    )
+    try:
+        emulator = Emulator(
+            seed=args.seed,
+            stage_history=args.stage_history,
+            plan=args.plan,
+            state=args.state,
+            tls=args.tls,
+            token_ttl=args.token_ttl,
+            host=args.host,
+            port=args.port,
+        )
+    except StateFileInUseError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
     stop = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:

@@ -64,7 +64,10 @@ class Emulator:
     ) -> None:
         """``credentials`` chooses secrets instead of random ones (e.g. canaries in leak tests): any of
         ``webhook_code``, ``client_id``, ``client_secret`` (used when the state has none yet) and
-        ``access_token``, ``refresh_token`` (the pair issued at start)."""
+        ``access_token``, ``refresh_token`` (the pair issued at start).
+
+        A ``state`` file is locked (``<state>.lock`` beside it) from here until :meth:`stop`: a second
+        emulator on the same file raises :class:`~b24crm.testing.state.StateFileInUseError`."""
         parse_plan(plan)  # fail early on a bad plan
         self._credentials = dict(credentials or {})
         self.plan = plan

@@ -8,13 +8,48 @@ acknowledged write is durable (issue 6, "State"). Reads never touch SQLite after
 from __future__ import annotations
 
 import copy
+import fcntl
 import json
+import os
 import sqlite3
 import threading
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Store"]
+__all__ = ["StateFileInUseError", "Store"]
+
+
+class StateFileInUseError(RuntimeError):
+    """Another emulator holds this ``--state`` file: two writers would each acknowledge writes the other
+    overwrites, so the second start is refused instead."""
+
+    def __init__(self, path: Path, lock_path: Path, holder: str) -> None:
+        by = f" by process {holder}" if holder else ""
+        super().__init__(f"state file {path} is in use{by} (lock {lock_path}): stop that emulator or use another file")
+        self.path = path
+        self.lock_path = lock_path
+
+
+def _lock(path: Path) -> int:
+    """Take an exclusive ``flock`` on ``<state>.lock`` beside the state file, without waiting.
+
+    Why a separate lock file: SQLite's own locks last one transaction, not an emulator's life. The lock is
+    per open file, so a second emulator in the same process is refused too; it goes away with the process,
+    so a crashed emulator never leaves the file locked. The lock file itself stays (deleting it would let
+    two processes lock two different files of the same name).
+    """
+    lock_path = path.with_name(path.name + ".lock")
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.read(fd, 32).decode("ascii", "replace").strip()
+        os.close(fd)
+        raise StateFileInUseError(path, lock_path, holder) from None
+    os.ftruncate(fd, 0)
+    os.write(fd, str(os.getpid()).encode("ascii"))
+    return fd
+
 
 _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS rows (tbl TEXT NOT NULL, id INTEGER NOT NULL, data TEXT NOT NULL,"
@@ -32,14 +67,24 @@ class Store:
         self._meta: dict[str, Any] = {}
         self._db: sqlite3.Connection | None = None
         self._dirty = False
+        self._lock_fd: int | None = None
         if path is not None:
-            self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level="DEFERRED")
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=FULL")
-            for statement in _SCHEMA:
-                self._db.execute(statement)
-            self._db.commit()
-            self._load()
+            self._lock_fd = _lock(Path(path).absolute())
+            try:
+                self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level="DEFERRED")
+                self._db.execute("PRAGMA journal_mode=WAL")
+                self._db.execute("PRAGMA synchronous=FULL")
+                for statement in _SCHEMA:
+                    self._db.execute(statement)
+                self._db.commit()
+                self._load()
+            except BaseException:  # an unreadable file: give the lock back before failing
+                if self._db is not None:
+                    self._db.close()
+                    self._db = None
+                os.close(self._lock_fd)
+                self._lock_fd = None
+                raise
 
     @property
     def persistent(self) -> bool:
@@ -117,8 +162,11 @@ class Store:
             self._dirty = True
 
     def close(self) -> None:
-        """Commit and close the SQLite file, if any."""
+        """Commit and close the SQLite file, if any, then release its lock."""
         if self._db is not None:
             self.commit()
             self._db.close()
             self._db = None
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)  # closing the descriptor releases the flock
+            self._lock_fd = None
