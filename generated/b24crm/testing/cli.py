@@ -11,6 +11,7 @@ from types import FrameType
 
 from b24crm.testing.emulator import Emulator
 from b24crm.testing.limiter import parse_plan
+from b24crm.testing.server import DEFAULT_MAX_BODY_BYTES
 from b24crm.testing.state import StateFileInUseError
 
 __all__ = ["build_parser", "main"]
@@ -27,14 +28,21 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--state", default=None, metavar="FILE", help="keep state in this SQLite file")
     parser.add_argument("--tls", action="store_true", help="serve HTTPS with a certificate made at start")
     parser.add_argument("--token-ttl", type=int, default=3600, metavar="SECONDS")
+    parser.add_argument(
+        "--max-body-bytes",
+        type=int,
+        default=DEFAULT_MAX_BODY_BYTES,
+        metavar="N",
+        help="answer 413 to a request body above N bytes, unread (default: PHP's post_max_size default, 8 MiB)",
+    )
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Serve until interrupted (Ctrl+C or SIGTERM); 2 on bad arguments, 1 when the state file is in use."""
     args = build_parser().parse_args(argv)
-    if args.stage_history < 0 or args.token_ttl <= 0:
-        print("error: --stage-history must be >= 0 and --token-ttl > 0", file=sys.stderr)
+    if args.stage_history < 0 or args.token_ttl <= 0 or args.max_body_bytes < 0:
+        print("error: --stage-history and --max-body-bytes must be >= 0 and --token-ttl > 0", file=sys.stderr)
         return 2
     try:
         parse_plan(args.plan)
@@ -51,6 +59,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             token_ttl=args.token_ttl,
             host=args.host,
             port=args.port,
+            max_body_bytes=args.max_body_bytes,
         )
     except StateFileInUseError as error:
         print(f"error: {error}", file=sys.stderr)

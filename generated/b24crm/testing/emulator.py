@@ -23,7 +23,7 @@ from b24crm.testing.faults import Faults
 from b24crm.testing.limiter import parse_plan
 from b24crm.testing.portal import DEFAULT_SCOPES, Portal, Webhook
 from b24crm.testing.seed import add_entity
-from b24crm.testing.server import EmulatorServer
+from b24crm.testing.server import DEFAULT_MAX_BODY_BYTES, EmulatorServer
 from b24crm.testing.tls import make_certificates
 
 if TYPE_CHECKING:
@@ -61,14 +61,20 @@ class Emulator:
         operating_limit: float = OPERATING_LIMIT_SECONDS,
         costs: Mapping[str, float] | None = None,
         credentials: Mapping[str, str] | None = None,
+        max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     ) -> None:
         """``credentials`` chooses secrets instead of random ones (e.g. canaries in leak tests): any of
         ``webhook_code``, ``client_id``, ``client_secret`` (used when the state has none yet) and
         ``access_token``, ``refresh_token`` (the pair issued at start).
 
         A ``state`` file is locked (``<state>.lock`` beside it) from here until :meth:`stop`: a second
-        emulator on the same file raises :class:`~b24crm.testing.state.StateFileInUseError`."""
+        emulator on the same file raises :class:`~b24crm.testing.state.StateFileInUseError`.
+
+        ``max_body_bytes``: a request body above it gets 413 before it is read (docs/protocol.md#request-size)."""
         parse_plan(plan)  # fail early on a bad plan
+        if max_body_bytes < 0:
+            raise ValueError(f"max_body_bytes must be >= 0, got {max_body_bytes}")
+        self.max_body_bytes = max_body_bytes
         self._credentials = dict(credentials or {})
         self.plan = plan
         self.host = host
@@ -100,8 +106,9 @@ class Emulator:
             context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
             context.load_cert_chain(certs.cert_file, certs.key_file)
             self.ca_file = certs.ca_file
-        main = EmulatorServer((self.host, self.port), self.portal, ssl_context=context)
-        alternate = EmulatorServer((self.host, 0), self.portal, ssl_context=context)
+        limit = self.max_body_bytes
+        main = EmulatorServer((self.host, self.port), self.portal, ssl_context=context, max_body_bytes=limit)
+        alternate = EmulatorServer((self.host, 0), self.portal, ssl_context=context, max_body_bytes=limit)
         main.moved_to = alternate.base_url
         self._servers = [main, alternate]
         self._threads = [server.start() for server in self._servers]

@@ -117,6 +117,8 @@ class Portal:
             #: List pages answered with a ``total`` (a COUNT ran): every call or batch command without start=-1.
             "counted_pages": 0,
             "errors": 0,
+            #: Requests answered 413 for a body over the cap, before routing (docs/protocol.md#request-size).
+            "too_large": 0,
             "oauth_refreshes": 0,
         }
 

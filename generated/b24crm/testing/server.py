@@ -28,7 +28,12 @@ from b24crm.testing.phpinput import MAX_INPUT_VARS, parse_form_post, parse_str
 from b24crm.testing.phpjson import dumps
 from b24crm.testing.portal import Outcome, Portal
 
-__all__ = ["EmulatorServer", "RequestHandler"]
+__all__ = ["DEFAULT_MAX_BODY_BYTES", "EmulatorServer", "RequestHandler"]
+
+#: Largest request body the emulator accepts (docs/protocol.md#request-size). The cloud's own limit is not
+#: public; this is PHP's documented ``post_max_size`` default (8M), the smallest documented limit a body must
+#: pass before the portal's PHP sees it. Configurable: ``Emulator(max_body_bytes=...)``, ``--max-body-bytes``.
+DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024
 
 _HTML_502 = (
     b"<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n<center><h1>502 Bad Gateway</h1></center>\r\n"
@@ -38,11 +43,22 @@ _HTML_400 = (
     b"<html>\r\n<head><title>400 Bad Request</title></head>\r\n<body>\r\n<center><h1>400 Bad Request</h1></center>\r\n"
     b"<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n"
 )
+_HTML_413 = (
+    b"<html>\r\n<head><title>413 Request Entity Too Large</title></head>\r\n<body>\r\n"
+    b"<center><h1>413 Request Entity Too Large</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n"
+)
 _JSON_TYPE = "application/json; charset=utf-8"
+#: After a 413 the unread rest of the body is discarded for at most this long, so that the client, still
+#: sending, reads the answer instead of a connection reset (nginx's lingering close does the same).
+_LINGER_SECONDS = 2.0
 
 
 class _Drop(Exception):
     """Close the connection abruptly (RST) instead of answering."""
+
+
+class _TooLarge(Exception):
+    """The request body is over the server's cap: answer 413 without reading it."""
 
 
 class EmulatorServer(ThreadingHTTPServer):
@@ -52,9 +68,18 @@ class EmulatorServer(ThreadingHTTPServer):
     allow_reuse_address = True
     request_queue_size = 128
 
-    def __init__(self, address: tuple[str, int], portal: Portal, *, ssl_context: ssl.SSLContext | None = None) -> None:
+    def __init__(
+        self,
+        address: tuple[str, int],
+        portal: Portal,
+        *,
+        ssl_context: ssl.SSLContext | None = None,
+        max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    ) -> None:
         self.portal = portal
         self.ssl_context = ssl_context
+        #: Bodies above this get 413 before a byte of them is read (docs/protocol.md#request-size).
+        self.max_body_bytes = max_body_bytes
         #: Where a ``moved`` fault points when the fault names no location.
         self.moved_to = ""
         super().__init__(address, RequestHandler)
@@ -131,22 +156,51 @@ class RequestHandler(BaseHTTPRequestHandler):
             self._read_body()
         except ValueError:
             self.close_connection = True
+        except _TooLarge:
+            self._too_large()
+            return
         self._send(405, _HTML_405, "text/html", {"Allow": "GET, POST, PUT, DELETE, OPTIONS"})
 
     # -- plumbing ---------------------------------------------------------------------------------------
     def _read_body(self) -> bytes:
+        """The whole body, or :class:`_TooLarge` as soon as its size is known to pass the cap: from the
+        ``Content-Length`` header before reading anything, or from a chunk size before reading that chunk."""
+        cap = self.server.max_body_bytes
         if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
             chunks: list[bytes] = []
+            total = 0
             while True:
-                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+                size = int(self.rfile.readline(64).split(b";")[0].strip() or b"0", 16)
                 if size == 0:
-                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                    while self.rfile.readline(65537) not in (b"\r\n", b"\n", b""):
                         pass
                     return b"".join(chunks)
+                total += size
+                if total > cap:
+                    raise _TooLarge()
                 chunks.append(self.rfile.read(size))
-                self.rfile.readline()
+                self.rfile.readline(64)
         length = int(self.headers.get("Content-Length") or 0)
+        if length > cap:
+            raise _TooLarge()
         return self.rfile.read(length) if length > 0 else b""
+
+    def _too_large(self) -> None:
+        """413 as the web server in front of a portal sends it, then close: the body is never read."""
+        self.server.portal.count("too_large")
+        self.close_connection = True
+        self._send(413, _HTML_413, "text/html")
+        self._linger()
+
+    def _linger(self) -> None:
+        """Discard (never keep) what the client is still sending, briefly, then let the connection close."""
+        deadline = time.monotonic() + _LINGER_SECONDS
+        with contextlib.suppress(OSError):
+            self.connection.shutdown(socket.SHUT_WR)
+            while (left := deadline - time.monotonic()) > 0:
+                self.connection.settimeout(left)
+                if not self.connection.recv(65536):
+                    break
 
     def _send(
         self, status: int, body: bytes, content_type: str = _JSON_TYPE, extra: dict[str, str] | None = None
@@ -187,6 +241,9 @@ class RequestHandler(BaseHTTPRequestHandler):
         except ValueError:  # a Content-Length or chunk size that is not a number: answer like nginx, then close
             self.close_connection = True
             self._send(400, _HTML_400, "text/html")
+            return
+        except _TooLarge:  # before routing, so before authentication, like the web server in front
+            self._too_large()
             return
         if path.startswith("/rest/"):
             self._rest(path[len("/rest/") :], query, body)
