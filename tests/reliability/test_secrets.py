@@ -259,3 +259,45 @@ def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def _rendered(record: logging.LogRecord) -> str:
+    """The record as a handler would print it, traceback included."""
+    return logging.Formatter("%(name)s %(levelname)s %(message)s").format(record)
+
+
+def test_urllib3_header_warning_is_redacted(canary_emu: Emulator, caplog: pytest.LogCaptureFixture) -> None:
+    # A malformed header line makes urllib3.connection log "Failed to parse headers (url=...)" with the URL.
+    caplog.set_level(logging.DEBUG)
+    client = canary_emu.client(**client_options())
+    canary_emu.faults.add(method="crm.status.list", kind="bad_headers", times=1)
+    assert client.crm.status.list(filter={"ENTITY_ID": "SOURCE"})
+    client.close()
+    warnings = [r for r in caplog.records if r.name == "urllib3.connection" and "parse headers" in r.getMessage()]
+    assert warnings, "the fault did not make urllib3 warn: this test could not fail"
+    texts = [_rendered(r) for r in caplog.records if r.name.startswith("urllib3")]
+    assert "/rest/1/***/crm.status.list.json" in "".join(_rendered(r) for r in warnings)
+    assert not [t for t in texts if WEBHOOK_CODE in t], "the webhook code is in a urllib3 log line"
+
+
+def test_failing_on_tokens_callback_is_logged_without_the_tokens(
+    canary_emu: Emulator, caplog: pytest.LogCaptureFixture
+) -> None:
+    issued: list[Any] = []
+
+    def save(tokens: Any) -> None:  # a storage failure whose message, like a failed INSERT's, holds the tokens
+        issued.append(tokens)
+        raise RuntimeError(f"INSERT INTO tokens VALUES ('{tokens.access_token}', '{tokens.refresh_token}') failed")
+
+    caplog.set_level(logging.DEBUG)
+    app_logger = logging.getLogger("app.crm")  # the client's logger= is guarded like b24crm's own
+    oauth = canary_emu.client("oauth", **client_options(), on_tokens=save, logger=app_logger)
+    canary_emu.faults.add(method="crm.status.list", kind="expired_token", times=1)
+    assert oauth.crm.status.list()  # the refresh succeeded; the callback's failure does not fail the call
+    oauth.close()
+    assert len(issued) == 1
+    failed = [r for r in caplog.records if "on_tokens callback failed" in r.getMessage()]
+    assert failed and failed[0].name == "app.crm" and "RuntimeError" in failed[0].getMessage()
+    secrets = (issued[0].access_token, issued[0].refresh_token, *CANARIES)
+    texts = [_rendered(r) for r in caplog.records]
+    assert not [t for t in texts for s in secrets if s in t], "a token is in a log line or its traceback"

@@ -301,8 +301,13 @@ class OAuthAuth:
             if self._on_tokens is not None:
                 try:
                     self._on_tokens(tokens)
-                except Exception:  # the refresh itself succeeded; do not fail the user's call over storage
-                    log.exception("b24crm: on_tokens callback failed; the new tokens are only in memory")
+                except Exception as exc:  # the refresh itself succeeded; do not fail the user's call over storage
+                    # No traceback: its frames and the exception's text (a failed INSERT, say) hold the tokens.
+                    log.error(
+                        "b24crm: on_tokens callback failed (%s: %s); the new tokens are only in memory",
+                        type(exc).__name__,
+                        self._scrub(str(exc)),
+                    )
             return True
 
     def _scrub(self, text: str) -> str:

@@ -36,7 +36,7 @@ from b24crm.runtime.errors import (
 )
 from b24crm.runtime.paging import Page, dig, iter_all
 from b24crm.runtime.ratelimit import InMemoryLimiterStore, LimiterStore, OperatingTracker, RateLimiter, RatePlan
-from b24crm.runtime.redact import Redactor
+from b24crm.runtime.redact import LOG_REDACTOR, Redactor, guard_logger
 from b24crm.runtime.retry import RetryPolicy
 from b24crm.runtime.spec import ErrorRow, MethodSpec, Registry
 from b24crm.runtime.transport import HttpResponse, Transport, TransportFailure, Urllib3Transport, check_scheme
@@ -102,6 +102,9 @@ class BaseClient:
         self._allow_insecure = allow_insecure
         self._redact = Redactor(getattr(auth, "secrets", ()))
         self._log = logger or logging.getLogger("b24crm")
+        # Every record on the client's logger (and urllib3's) is redacted with this client's secrets too.
+        guard_logger(self._log)
+        LOG_REDACTOR.register(self._redact)
         if isinstance(auth, OAuthAuth):
             auth.redactor = self._redact
             auth.logger = self._log

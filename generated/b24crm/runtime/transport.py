@@ -12,7 +12,6 @@ from __future__ import annotations
 import ipaddress
 import logging
 import urllib.parse
-import weakref
 from collections.abc import Mapping
 from typing import Any, Protocol
 
@@ -21,7 +20,7 @@ import urllib3
 from urllib3 import exceptions as u3
 
 from b24crm.runtime import forksafe
-from b24crm.runtime.redact import Redactor, redact
+from b24crm.runtime.redact import LOG_REDACTOR, Redactor, guard_logger
 
 
 @attrs.frozen
@@ -103,32 +102,29 @@ def check_scheme(url: str, *, allow_insecure: bool) -> None:
     )
 
 
-class _Urllib3LogRedactor(logging.Filter):
-    """urllib3 logs every request line at DEBUG (``"POST /rest/1/<code>/crm.status.list.json" 200``) and
-    retries at WARNING: mask webhook codes and tokens on its logger before any handler sees the record."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._redactors: weakref.WeakSet[Redactor] = weakref.WeakSet()
-
-    def register(self, redactor: Redactor) -> None:
-        self._redactors.add(redactor)
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        try:
-            text = record.getMessage()
-        except Exception:  # noqa: BLE001 - a malformed record is urllib3's problem; never break logging
-            return True
-        clean = redact(text)
-        for redactor in list(self._redactors):
-            clean = redactor(clean)
-        if clean != text:
-            record.msg, record.args = clean, ()
-        return True
+#: Every logger urllib3 writes to (each module logs on its own; a filter on "urllib3" would not see them),
+#: plus any other urllib3 logger that exists once urllib3 is imported.
+_URLLIB3_LOGGERS = (
+    "urllib3",
+    "urllib3.connection",
+    "urllib3.connectionpool",
+    "urllib3.poolmanager",
+    "urllib3.response",
+    "urllib3.util.retry",
+    "urllib3.contrib.pyopenssl",
+    "urllib3.http2.connection",
+)
 
 
-_URLLIB3_LOG_REDACTOR = _Urllib3LogRedactor()
-logging.getLogger("urllib3.connectionpool").addFilter(_URLLIB3_LOG_REDACTOR)
+def guard_urllib3_loggers() -> None:
+    """Put the redacting filter on every urllib3 logger (idempotent; called at import)."""
+    names = set(_URLLIB3_LOGGERS)
+    names.update(n for n in list(logging.root.manager.loggerDict) if n.startswith("urllib3."))
+    for name in sorted(names):
+        guard_logger(logging.getLogger(name))
+
+
+guard_urllib3_loggers()
 
 
 class Urllib3Transport:
@@ -142,7 +138,7 @@ class Urllib3Transport:
         redactor: Redactor | None = None,
     ) -> None:
         self._redact = redactor or Redactor()
-        _URLLIB3_LOG_REDACTOR.register(self._redact)
+        LOG_REDACTOR.register(self._redact)
         # maxsize: connections kept per host; sized for the number of threads sharing the client.
         self._pool_options: dict[str, Any] = {
             "num_pools": 4,

@@ -4,6 +4,12 @@ A fault matches a method name (lower case, or ``"*"`` for any) and fires on the 
 it; ``times=None`` fires until cleared. Built-ins are applied by the HTTP layer, because several kinds
 (``reset_before``, ``reset_after``, ``truncated``, ``moved``) are about the connection, not the method.
 
+Hostile answers (issue 14), each the call's real answer sent badly: ``bad_headers`` adds a malformed header
+line (urllib3 then logs a WARNING with the URL), ``drip`` writes the body in ten pieces ``seconds`` apart (no
+single read times out, the whole takes ten times as long), ``gzip_bomb`` sends it gzip-compressed whatever the
+client asked for, padded with whitespace to ``size`` bytes once inflated. ``moved`` may carry another redirect
+``status`` than the documented 302.
+
 Batch sub-commands (opt-in, ``in_batch=True``): such a fault targets the method only when it runs as a
 command inside ``batch`` and never fires on a top-level request (and a default fault, ``in_batch=False``,
 never fires on a sub-command, so ``method="*"`` keeps meaning "every HTTP request"). Only the kinds a real
@@ -22,7 +28,7 @@ from typing import Any
 
 import attrs
 
-__all__ = ["BATCH_KINDS", "FAULT_BODIES", "KINDS", "Fault", "Faults"]
+__all__ = ["BATCH_KINDS", "DEFAULT_BOMB_SIZE", "FAULT_BODIES", "KINDS", "REDIRECT_STATUSES", "Fault", "Faults"]
 
 KINDS = frozenset(
     {
@@ -36,8 +42,16 @@ KINDS = frozenset(
         "truncated",
         "expired_token",
         "moved",
+        "bad_headers",
+        "drip",
+        "gzip_bomb",
     }
 )
+
+#: ``moved``: the statuses a redirect may carry (only 302 is a documented portal move, protocol.md#portal-moves).
+REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+#: ``gzip_bomb``: how large the body inflates by default (64 MiB of JSON whitespace after the answer).
+DEFAULT_BOMB_SIZE = 64 * 1024 * 1024
 
 #: Kinds that may target a batch sub-command (``in_batch=True``).
 BATCH_KINDS = frozenset({"operation_time_limit", "internal_error", "expired_token"})
@@ -61,10 +75,14 @@ class Fault:
     method: str
     kind: str
     times: int | None = 1
-    #: ``delay``: seconds to wait before the call runs.
+    #: ``delay``: seconds to wait before the call runs; ``drip``: the pause before each tenth of the body.
     seconds: float = 1.0
     #: ``moved``: the ``Location`` base URL; default: the emulator's second listening address.
     location: str | None = None
+    #: ``moved``: the redirect's status (``REDIRECT_STATUSES``).
+    status: int = 302
+    #: ``gzip_bomb``: bytes of the body once inflated.
+    size: int = DEFAULT_BOMB_SIZE
     #: Fire on the method's batch sub-commands instead of its top-level requests (``BATCH_KINDS`` only).
     in_batch: bool = False
 
@@ -90,6 +108,8 @@ class Faults:
         seconds: float = 1.0,
         location: str | None = None,
         in_batch: bool = False,
+        status: int = 302,
+        size: int = DEFAULT_BOMB_SIZE,
     ) -> Fault:
         """Queue a fault for ``method`` (``"*"`` = every method, including ``batch``); with ``in_batch`` it
         fires on the method's batch sub-commands instead (``"*"`` = every sub-command)."""
@@ -102,7 +122,13 @@ class Faults:
                 f"fault kind {kind!r} cannot target a batch sub-command; per-command kinds: "
                 f"{', '.join(sorted(BATCH_KINDS))} (query_limit is per request: a batch is one request)"
             )
-        fault = Fault(method.lower(), kind, times, float(seconds), location, bool(in_batch))
+        if int(status) not in REDIRECT_STATUSES:
+            raise ValueError(f"status must be a redirect status ({', '.join(map(str, sorted(REDIRECT_STATUSES)))})")
+        if int(size) < 0:
+            raise ValueError("size must be >= 0")
+        fault = Fault(
+            method.lower(), kind, times, float(seconds), location, status=int(status), size=int(size), in_batch=in_batch
+        )
         with self._lock:
             self._faults.append(fault)
         return fault

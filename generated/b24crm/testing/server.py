@@ -16,6 +16,7 @@ import ssl
 import struct
 import threading
 import time
+import zlib
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -23,7 +24,7 @@ from urllib.parse import quote_plus, unquote_to_bytes
 
 from b24crm.runtime.phpquery import php_array
 from b24crm.testing.api import BitrixError
-from b24crm.testing.faults import FAULT_BODIES, Fault
+from b24crm.testing.faults import DEFAULT_BOMB_SIZE, FAULT_BODIES, Fault
 from b24crm.testing.phpinput import MAX_INPUT_VARS, parse_form_post, parse_str
 from b24crm.testing.phpjson import dumps
 from b24crm.testing.portal import Outcome, Portal
@@ -334,7 +335,7 @@ class RequestHandler(BaseHTTPRequestHandler):
         if kind == "moved":
             base = (fault.location or self.server.moved_to or "").rstrip("/")
             location = f"{base}/rest/{tail}" + (f"?{query}" if query else "")
-            self._send(302, b"", "text/html; charset=UTF-8", {"Location": location})
+            self._send(fault.status, b"", "text/html; charset=UTF-8", {"Location": location})
             return True
         if kind in FAULT_BODIES:
             status, body = FAULT_BODIES[kind]
@@ -350,7 +351,18 @@ class RequestHandler(BaseHTTPRequestHandler):
         payload = dumps(outcome.body)
         if fault is not None and fault.kind == "truncated":
             payload = payload[: max(1, len(payload) // 2)]
-        self._send(outcome.status, payload)
+        if fault is not None and fault.kind == "bad_headers":  # a line without a colon: not a header at all
+            self._send(outcome.status, payload, extra={"X Broken header line": "1"})
+        elif fault is not None and fault.kind == "gzip_bomb":
+            self._send(outcome.status, _gzip_padded(payload, fault.size), extra={"Content-Encoding": "gzip"})
+        elif fault is not None and fault.kind == "drip":
+            real, self.wfile = self.wfile, _Dripping(self.wfile, fault.seconds)  # type: ignore[assignment]
+            try:
+                self._send(outcome.status, payload)
+            finally:
+                self.wfile = real
+        else:
+            self._send(outcome.status, payload)
 
     def _oauth(self, query: str, body: bytes) -> None:
         portal = self.server.portal
@@ -381,6 +393,8 @@ class RequestHandler(BaseHTTPRequestHandler):
                     seconds=float(data.get("seconds", 1.0)),
                     location=data.get("location"),
                     in_batch=bool(data.get("in_batch", False)),
+                    status=int(data.get("status", 302)),
+                    size=int(data.get("size", DEFAULT_BOMB_SIZE)),
                 )
             except (ValueError, TypeError) as error:
                 self._send(400, json.dumps({"error": str(error)}).encode())
@@ -393,6 +407,45 @@ class RequestHandler(BaseHTTPRequestHandler):
             self._send(200, json.dumps([f.to_json() for f in portal.faults.pending()]).encode())
         else:
             self._send(404, b'{"error":"unknown control endpoint"}')
+
+
+class _Dripping:
+    """Stands in for the handler's ``wfile``: the head at once, then the body in ten pieces, each after a
+    pause (a ``drip`` fault). Stops quietly when the client has gone."""
+
+    def __init__(self, real: Any, pause: float) -> None:
+        self._real = real
+        self._pause = pause
+
+    def write(self, data: bytes) -> None:
+        head, sep, body = data.partition(b"\r\n\r\n")
+        step = max(1, -(-len(body) // 10))
+        try:
+            self._real.write(head + sep)
+            self._real.flush()
+            for at in range(0, len(body), step):
+                time.sleep(self._pause)
+                self._real.write(body[at : at + step])
+                self._real.flush()
+        except OSError:
+            pass
+
+    def flush(self) -> None:
+        with contextlib.suppress(OSError):
+            self._real.flush()
+
+
+def _gzip_padded(payload: bytes, size: int) -> bytes:
+    """``payload`` plus JSON whitespace up to ``size`` bytes, gzip-compressed (a ``gzip_bomb`` fault)."""
+    packer = zlib.compressobj(9, zlib.DEFLATED, 31)  # wbits 31: a gzip header and trailer
+    out = [packer.compress(payload)]
+    chunk = b" " * (1 << 20)
+    left = max(0, size - len(payload))
+    while left > 0:
+        out.append(packer.compress(chunk[: min(left, len(chunk))]))
+        left -= len(chunk)
+    out.append(packer.flush())
+    return b"".join(out)
 
 
 def _path_decode(segment: str) -> str:
