@@ -8,6 +8,7 @@ This module turns any of that into either an ``Envelope`` or a typed exception; 
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -46,14 +47,42 @@ def _int_or_none(value: Any) -> int | None:
         return None
 
 
+class _HostileNumber(ValueError):
+    """A number no portal writes: ``NaN``/``Infinity`` (not JSON) or one that overflows a float (``1e400``)."""
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):  # 1e400 -> inf; int(inf) later raises OverflowError
+        raise _HostileNumber(f"response holds a number out of range ({text[:40]})")
+    return value
+
+
+def _no_constant(text: str) -> Any:
+    raise _HostileNumber(f"response holds {text}, which is not JSON")
+
+
 def decode_json(method: str, status: int, body: bytes, redact: Callable[[str], str]) -> Any:
-    """Parse a body, or raise ResponseDecodeError with the status and a short, redacted excerpt."""
+    """Parse a body, or raise ResponseDecodeError with the status and a short, redacted excerpt.
+
+    Parseable but hostile bodies are refused here, in the one place bodies are parsed, so nothing after it
+    meets them: non-finite numbers (``"next": 1e400`` would overflow ``int()`` in paging and in a batch's
+    ``result_total``) and nesting too deep for the parser (100,000 ``[`` raise RecursionError).
+    """
     try:
-        return json.loads(body)
+        return json.loads(body, parse_float=_finite_float, parse_constant=_no_constant)
+    except _HostileNumber as exc:
+        raise ResponseDecodeError(method, str(exc), status, redact(excerpt(_text(body)))) from None
+    except RecursionError:
+        raise ResponseDecodeError(method, "response is nested too deeply to parse", status) from None
     except (ValueError, UnicodeDecodeError):
         text = body.decode("utf-8", errors="replace")
         what = "response is empty" if not text.strip() else "response is not JSON (an HTML page or truncated body?)"
         raise ResponseDecodeError(method, what, status, redact(excerpt(text))) from None
+
+
+def _text(body: bytes) -> str:
+    return body[:4096].decode("utf-8", errors="replace")
 
 
 def parse(method: str, status: int, body: bytes, make_error: ErrorFactory, redact: Callable[[str], str]) -> Envelope:
