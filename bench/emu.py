@@ -13,6 +13,8 @@ import urllib.request
 from types import TracebackType
 from typing import Any
 
+from b24crm.testing.server import CONTROL_TOKEN_HEADER
+
 
 class EmulatorProcess:
     """``with EmulatorProcess(stage_history=N, plan="2/2") as emu: emu.webhook_url, emu.stats(), emu.reset()``."""
@@ -35,6 +37,8 @@ class EmulatorProcess:
         self.plan = plan
         self.webhook_url = ""
         self.base_url = ""
+        #: ``/_emulator/*`` needs the control token the emulator prints at start (``control token:`` line).
+        self.control_token = ""
         self._proc: subprocess.Popen[str] | None = None
         # stderr goes to a file: a pipe nobody reads would block the server once full.
         self._stderr = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 - lives as long as the process; closed in stop()
@@ -53,6 +57,9 @@ class EmulatorProcess:
             if line.startswith("webhook URL:"):
                 self.webhook_url = line.split(":", 1)[1].strip()
                 self.base_url = self.webhook_url.split("/rest/", 1)[0]
+            elif line.startswith("control token:"):
+                self.control_token = line.split(":", 1)[1].split()[0]
+            if self.webhook_url and self.control_token:
                 return self
         self._stderr.seek(0)
         err = self._stderr.read()
@@ -60,7 +67,11 @@ class EmulatorProcess:
         raise RuntimeError(f"the emulator did not start: {err[-2000:]}")
 
     def _control(self, name: str, method: str = "GET") -> Any:
-        request = urllib.request.Request(f"{self.base_url}/_emulator/{name}", data=b"{}" if method == "POST" else None)
+        request = urllib.request.Request(
+            f"{self.base_url}/_emulator/{name}",
+            data=b"{}" if method == "POST" else None,
+            headers={CONTROL_TOKEN_HEADER: self.control_token},
+        )
         request.method = method
         with urllib.request.urlopen(request, timeout=120) as response:
             return json.loads(response.read())

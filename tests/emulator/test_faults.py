@@ -14,7 +14,7 @@ from tests.emulator.conftest import Portal, Raw
 
 
 def add_fault(emu: Emulator, **spec: object) -> None:
-    reply = Raw(emu.base_url).request("POST", "/_emulator/faults", json.dumps(spec).encode())
+    reply = Raw(emu.base_url).request("POST", "/_emulator/faults", json.dumps(spec).encode(), emu.control_headers)
     assert reply.status == 200, reply.raw
 
 
@@ -83,22 +83,24 @@ def test_moved_redirects_to_second_address(portal: Portal) -> None:
 
 def test_fault_endpoints_validate_and_list(emu: Emulator) -> None:
     raw = Raw(emu.base_url)
-    assert raw.request("POST", "/_emulator/faults", b'{"kind": "nope"}').status == 400
+    token = emu.control_headers
+    assert raw.request("POST", "/_emulator/faults", b'{"kind": "nope"}', token).status == 400
     add_fault(emu, method="crm.enum.fields", kind="html", times=None)
-    listed = raw.request("GET", "/_emulator/faults").json
+    listed = raw.request("GET", "/_emulator/faults", headers=token).json
     assert listed[0]["kind"] == "html" and listed[0]["times"] is None
-    assert raw.request("DELETE", "/_emulator/faults").status == 200
-    assert raw.request("GET", "/_emulator/faults").json == []
+    assert raw.request("DELETE", "/_emulator/faults", headers=token).status == 200
+    assert raw.request("GET", "/_emulator/faults", headers=token).json == []
 
 
 def test_stats_and_reset_endpoint(portal: Portal) -> None:
     portal.ok("crm.enum.fields")
     portal.ok("batch", {"cmd": ["crm.enum.fields", "crm.enum.fields"]})
-    stats = Raw(portal.emu.base_url).request("GET", "/_emulator/stats").json
+    token = portal.emu.control_headers
+    stats = Raw(portal.emu.base_url).request("GET", "/_emulator/stats", headers=token).json
     assert stats["requests"] == 2 and stats["by_method"] == {"crm.enum.fields": 1, "batch": 1}
     assert stats["batch_subcalls"] == 2
     portal.ok("crm.status.add", {"fields": {"ENTITY_ID": "SOURCE", "STATUS_ID": "GONE", "NAME": "x"}})
-    assert Raw(portal.emu.base_url).request("POST", "/_emulator/reset").status == 200
+    assert Raw(portal.emu.base_url).request("POST", "/_emulator/reset", headers=token).status == 200
     assert portal.ok("crm.status.list", {"filter": {"STATUS_ID": "GONE"}})["total"] == 0
     assert portal.emu.stats()["requests"] == 1
 
@@ -162,14 +164,17 @@ def test_batch_fault_kinds_are_per_command_only(emu: Emulator, kind: str) -> Non
     with pytest.raises(ValueError, match="batch sub-command"):
         emu.faults.add(method="crm.status.add", kind=kind, in_batch=True)
     reply = Raw(emu.base_url).request(
-        "POST", "/_emulator/faults", json.dumps({"method": "x", "kind": kind, "in_batch": True}).encode()
+        "POST",
+        "/_emulator/faults",
+        json.dumps({"method": "x", "kind": kind, "in_batch": True}).encode(),
+        emu.control_headers,
     )
     assert reply.status == 400 and emu.faults.pending() == []
 
 
 def test_batch_fault_via_control_endpoint(portal: Portal) -> None:
     add_fault(portal.emu, method="crm.status.add", kind="operation_time_limit", in_batch=True)
-    listed = Raw(portal.emu.base_url).request("GET", "/_emulator/faults").json
+    listed = Raw(portal.emu.base_url).request("GET", "/_emulator/faults", headers=portal.emu.control_headers).json
     assert listed[0]["in_batch"] is True and listed[0]["kind"] == "operation_time_limit"
     result = portal.ok("batch", {"cmd": _three("CE")}, "form")["result"]
     assert result["result_error"]["b"]["error"] == "OPERATION_TIME_LIMIT"

@@ -187,14 +187,17 @@ def test_cli_prints_credentials_and_serves(tmp_path: Path) -> None:
     )
     try:
         assert process.stdout is not None
-        lines = [process.stdout.readline() for _ in range(7)]
+        lines = [process.stdout.readline() for _ in range(8)]
         webhook = next(line.split()[-1] for line in lines if line.startswith("webhook URL"))
+        token = next(line.split()[2] for line in lines if line.startswith("control token:"))
         assert any(line.startswith("OAuth client_secret") for line in lines)
         parts = urllib.parse.urlsplit(webhook)
-        reply = Raw(f"{parts.scheme}://{parts.netloc}").request(
-            "GET", parts.path + "crm.stagehistory.list?entityTypeId=2"
-        )
+        raw = Raw(f"{parts.scheme}://{parts.netloc}")
+        reply = raw.request("GET", parts.path + "crm.stagehistory.list?entityTypeId=2")
         assert reply.json["total"] == 100
+        assert raw.request("GET", "/_emulator/stats").status == 401
+        stats = raw.request("GET", "/_emulator/stats", headers={"X-Emulator-Token": token})
+        assert stats.status == 200 and stats.json["requests"] == 1
     finally:
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=10) == 0

@@ -187,13 +187,14 @@ def test_classic_values_are_strings_d7_values_typed(portal: Portal) -> None:
 def test_unknown_paths(emu: Emulator) -> None:
     raw = Raw(emu.base_url)
     assert raw.request("GET", "/nothing").status == 404
-    assert raw.request("GET", "/_emulator/nothing").status == 404
+    assert raw.request("GET", "/_emulator/nothing", headers=emu.control_headers).status == 404
 
 
 def test_keep_alive_many_calls_one_connection(portal: Portal) -> None:
     for _ in range(50):
         assert portal.call("crm.enum.fields").status == 200
-    assert json.loads(portal.raw.request("GET", "/_emulator/stats").raw)["by_method"]["crm.enum.fields"] == 50
+    stats = portal.raw.request("GET", "/_emulator/stats", headers=portal.emu.control_headers)
+    assert json.loads(stats.raw)["by_method"]["crm.enum.fields"] == 50
 
 
 @pytest.mark.parametrize("verb", ["HEAD", "PATCH", "BREW"])

@@ -227,8 +227,12 @@ def test_canaries_never_leak(
     # --- the emulator: its answers, stats and fault listings -----------------------------------------------
     pool = urllib3.PoolManager(retries=False)
     for path in ("/_emulator/stats", "/_emulator/faults", "/rest/1/crm.status.list", "/oauth/token/"):
-        resp = pool.request("POST" if "oauth" in path else "GET", emu.base_url + path)
+        headers = emu.control_headers if path.startswith("/_emulator/") else {}
+        resp = pool.request("POST" if "oauth" in path else "GET", emu.base_url + path, headers=headers)
+        assert resp.status == 200 or not path.startswith("/_emulator/"), resp.data
         ev.add(f"emulator {path}", resp.data.decode("utf-8", "replace"))
+    resp = pool.request("GET", emu.base_url + "/_emulator/stats")  # the control-token refusal, too
+    ev.add("emulator control refusal", resp.data.decode())
     resp = pool.request(
         "POST",
         emu.base_url + "/oauth/token/",

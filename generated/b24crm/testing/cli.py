@@ -11,7 +11,7 @@ from types import FrameType
 
 from b24crm.testing.emulator import Emulator
 from b24crm.testing.limiter import parse_plan
-from b24crm.testing.server import DEFAULT_MAX_BODY_BYTES
+from b24crm.testing.server import CONTROL_TOKEN_HEADER, DEFAULT_MAX_BODY_BYTES
 from b24crm.testing.state import StateFileInUseError
 
 __all__ = ["build_parser", "main"]
@@ -75,6 +75,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         lines = [
             f"b24crm emulator serving on {emulator.base_url} (seed={args.seed}, plan={args.plan})",
             f"webhook URL:        {emulator.webhook_url}",
+            f"control token:      {emulator.control_token} (send it as {CONTROL_TOKEN_HEADER} to /_emulator/*)",
             f"OAuth client_id:    {oauth.client_id}",
             f"OAuth client_secret:{' '}{oauth.client_secret}",
             f"OAuth access_token: {oauth.access_token}",

@@ -23,7 +23,7 @@ from b24crm.testing.faults import Faults
 from b24crm.testing.limiter import parse_plan
 from b24crm.testing.portal import DEFAULT_SCOPES, Portal, Webhook
 from b24crm.testing.seed import add_entity
-from b24crm.testing.server import DEFAULT_MAX_BODY_BYTES, EmulatorServer
+from b24crm.testing.server import CONTROL_TOKEN_HEADER, DEFAULT_MAX_BODY_BYTES, EmulatorServer
 from b24crm.testing.tls import make_certificates
 
 if TYPE_CHECKING:
@@ -65,7 +65,8 @@ class Emulator:
     ) -> None:
         """``credentials`` chooses secrets instead of random ones (e.g. canaries in leak tests): any of
         ``webhook_code``, ``client_id``, ``client_secret`` (used when the state has none yet) and
-        ``access_token``, ``refresh_token`` (the pair issued at start).
+        ``access_token``, ``refresh_token`` (the pair issued at start), ``control_token`` (instead of a
+        random one per start: what ``/_emulator/*`` requests must carry, see :attr:`control_token`).
 
         A ``state`` file is locked (``<state>.lock`` beside it) from here until :meth:`stop`: a second
         emulator on the same file raises :class:`~b24crm.testing.state.StateFileInUseError`.
@@ -91,6 +92,7 @@ class Emulator:
             credentials=self._credentials,
         )
         self.ca_file: str | None = None
+        self._control_token: str | None = None
         self._servers: list[EmulatorServer] = []
         self._threads: list[threading.Thread] = []
         self._oauth: OAuthCredentials | None = None
@@ -106,9 +108,14 @@ class Emulator:
             context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
             context.load_cert_chain(certs.cert_file, certs.key_file)
             self.ca_file = certs.ca_file
-        limit = self.max_body_bytes
-        main = EmulatorServer((self.host, self.port), self.portal, ssl_context=context, max_body_bytes=limit)
-        alternate = EmulatorServer((self.host, 0), self.portal, ssl_context=context, max_body_bytes=limit)
+        token = self._credentials.get("control_token") or secrets.token_urlsafe(24)
+        main, alternate = (
+            EmulatorServer(
+                address, self.portal, ssl_context=context, max_body_bytes=self.max_body_bytes, control_token=token
+            )
+            for address in ((self.host, self.port), (self.host, 0))
+        )
+        self._control_token = token
         main.moved_to = alternate.base_url
         self._servers = [main, alternate]
         self._threads = [server.start() for server in self._servers]
@@ -169,6 +176,21 @@ class Emulator:
         """``http://127.0.0.1:PORT/rest/1/<code>/``."""
         hook = self.portal.default_webhook
         return f"{self.base_url}/rest/{hook.user_id}/{hook.code}/"
+
+    @property
+    def control_token(self) -> str:
+        """The token ``/_emulator/*`` HTTP requests must send in the ``X-Emulator-Token`` header (random per
+        start): without it a control request gets 401, with another value 403, so a web page or another local
+        user cannot reset the portal or queue faults. The Python controls (``emu.reset()``, ``emu.faults``,
+        ``emu.stats()``) need none."""
+        self._main()
+        assert self._control_token is not None
+        return self._control_token
+
+    @property
+    def control_headers(self) -> dict[str, str]:
+        """``{"X-Emulator-Token": <control_token>}``, for HTTP clients of ``/_emulator/*``."""
+        return {CONTROL_TOKEN_HEADER: self.control_token}
 
     @property
     def oauth(self) -> OAuthCredentials:

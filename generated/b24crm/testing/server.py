@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import email.parser
 import email.policy
+import hmac
 import json
 import socket
 import ssl
@@ -29,7 +30,15 @@ from b24crm.testing.phpinput import MAX_INPUT_VARS, parse_form_post, parse_str
 from b24crm.testing.phpjson import dumps
 from b24crm.testing.portal import Outcome, Portal
 
-__all__ = ["DEFAULT_MAX_BODY_BYTES", "EmulatorServer", "RequestHandler"]
+__all__ = ["CONTROL_PATH", "CONTROL_TOKEN_HEADER", "DEFAULT_MAX_BODY_BYTES", "EmulatorServer", "RequestHandler"]
+
+#: The emulator's own control endpoints (stats, reset, faults) live under this path prefix.
+CONTROL_PATH = "/_emulator/"
+#: The header a control request carries the emulator's control token in (random per start, printed by
+#: ``python -m b24crm emulator``, ``Emulator.control_token`` in-process). A header, not a query parameter,
+#: so the token stays out of URLs and logs, and so a browser page cannot send it without a CORS preflight,
+#: which the control endpoints never grant.
+CONTROL_TOKEN_HEADER = "X-Emulator-Token"
 
 #: Largest request body the emulator accepts (docs/protocol.md#request-size). The cloud's own limit is not
 #: public; this is PHP's documented ``post_max_size`` default (8M), the smallest documented limit a body must
@@ -76,9 +85,12 @@ class EmulatorServer(ThreadingHTTPServer):
         *,
         ssl_context: ssl.SSLContext | None = None,
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+        control_token: str,
     ) -> None:
         self.portal = portal
         self.ssl_context = ssl_context
+        #: What a ``/_emulator/*`` request must send in :data:`CONTROL_TOKEN_HEADER`.
+        self.control_token = control_token
         #: Bodies above this get 413 before a byte of them is read (docs/protocol.md#request-size).
         self.max_body_bytes = max_body_bytes
         #: Where a ``moved`` fault points when the fault names no location.
@@ -210,14 +222,10 @@ class RequestHandler(BaseHTTPRequestHandler):
             reason = HTTPStatus(status).phrase
         except ValueError:
             reason = ""
-        lines = [
-            f"HTTP/1.1 {status} {reason}",
-            f"Content-Type: {content_type}",
-            f"Content-Length: {len(body)}",
-            "Access-Control-Allow-Origin: *",
-            "Access-Control-Allow-Headers: origin, content-type, accept",
-            "X-Content-Type-Options: nosniff",
-        ]
+        lines = [f"HTTP/1.1 {status} {reason}", f"Content-Type: {content_type}", f"Content-Length: {len(body)}"]
+        if not getattr(self, "path", "").startswith(CONTROL_PATH):  # the REST API answers any origin; controls none
+            lines += ["Access-Control-Allow-Origin: *", "Access-Control-Allow-Headers: origin, content-type, accept"]
+        lines.append("X-Content-Type-Options: nosniff")
         for name, value in (extra or {}).items():
             lines.append(f"{name}: {value}")
         if self.close_connection:
@@ -250,8 +258,9 @@ class RequestHandler(BaseHTTPRequestHandler):
             self._rest(path[len("/rest/") :], query, body)
         elif path.rstrip("/") == "/oauth/token":
             self._oauth(query, body)
-        elif path.startswith("/_emulator/"):
-            self._control(path[len("/_emulator/") :].strip("/"), body)
+        elif path.startswith(CONTROL_PATH):
+            if self._control_allowed():
+                self._control(path[len(CONTROL_PATH) :].strip("/"), body)
         else:
             self._send(404, b"<html><body><h1>404 Not Found</h1></body></html>", "text/html; charset=utf-8")
 
@@ -371,6 +380,31 @@ class RequestHandler(BaseHTTPRequestHandler):
         if status == 200:
             portal.count("oauth_refreshes")
         self._send_json(status, answer)
+
+    def _control_allowed(self) -> bool:
+        """True when the request carries the control token; else answer 401 (none) or 403 (wrong)."""
+        sent = self.headers.get(CONTROL_TOKEN_HEADER)
+        if sent is None:
+            self._send_json(
+                401,
+                {
+                    "error": "CONTROL_TOKEN_REQUIRED",
+                    "error_description": f"/_emulator/* needs the control token in the {CONTROL_TOKEN_HEADER}"
+                    " header (printed at start; Emulator.control_token)",
+                },
+            )
+            return False
+        if not hmac.compare_digest(sent.encode("utf-8", "replace"), self.server.control_token.encode("utf-8")):
+            self._send_json(
+                403,
+                {
+                    "error": "CONTROL_TOKEN_INVALID",
+                    "error_description": f"the {CONTROL_TOKEN_HEADER} header does not hold this emulator's control"
+                    " token",
+                },
+            )
+            return False
+        return True
 
     def _control(self, name: str, body: bytes) -> None:
         portal = self.server.portal
