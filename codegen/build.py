@@ -38,14 +38,6 @@ VALIDATION_KEYWORDS = frozenset(
         "maxProperties",
     }
 )
-KIND_BASES = {
-    "rate_limited": "RateLimited",
-    "auth": "AuthError",
-    "access_denied": "AccessDenied",
-    "not_found": "NotFound",
-    "invalid_params": "InvalidParams",
-    "server_error": "ServerError",
-}
 DOC_WIDTH = 100
 
 
@@ -99,6 +91,16 @@ class _Builder:
         self.models: dict[str, ir.Model] = {}
         self.model_deps: dict[str, set[str]] = {}
         self.errors: dict[str, ir.ErrorClass] = {}
+        self.kinds = {
+            name: ir.ErrorKind(
+                name=name,
+                base=str(row["base"]),
+                may_have_run=bool(row["may_have_run"]),
+                retry=str(row["retry"]),
+                meaning_expr=repr(one_line(str(row["meaning"]))),
+            )
+            for name, row in sorted(spec.document.get("x-b24-error-kinds", {}).items())
+        }
 
     # ---- types -------------------------------------------------------------------------------
 
@@ -233,25 +235,22 @@ class _Builder:
 
     # ---- errors ------------------------------------------------------------------------------
 
-    def error_ref(self, row: Mapping[str, Any]) -> ir.ErrorRef:
-        name = row["name"]
+    def error_ref(self, row: Mapping[str, Any]) -> str:
+        """The class name of a documented error row, registering its class once."""
+        name = str(row["name"])
         if name not in self.errors:
             meaning = str(row.get("meaning", ""))
             self.errors[name] = ir.ErrorClass(
                 name=name,
-                base=KIND_BASES[row["kind"]],
+                base=self.kinds[row["kind"]].base,
+                kind=str(row["kind"]),
                 code_expr=repr(str(row["code"])),
                 message_expr=repr(str(row["message"])),
                 status=int(row["status"]),
                 meaning_expr=repr(one_line(meaning)),
                 doc_lines=wrap(f"{row['message']} — {meaning}".strip(" —")),
             )
-        return ir.ErrorRef(
-            class_name=name,
-            code_expr=repr(str(row["code"])),
-            message_expr=repr(str(row["message"])),
-            status=int(row["status"]),
-        )
+        return name
 
     # ---- methods -----------------------------------------------------------------------------
 
@@ -290,12 +289,8 @@ class _Builder:
                 node = node["properties"][step]
             item_expr = self.type_expr(node["items"], request=False, qualified=True)
             iter_params = tuple(p for p in params if p.wire_name != pagination["start_param"])
-        errors = tuple(
-            sorted(
-                {self.error_ref(r) for r in op.get("x-b24-errors", [])},
-                key=lambda e: (e.code_expr, e.message_expr, e.class_name),
-            )
-        )
+        rows = sorted(op.get("x-b24-errors", []), key=lambda r: (str(r["code"]), str(r["message"]), str(r["name"])))
+        errors = tuple(dict.fromkeys(self.error_ref(r) for r in rows))
         summary = one_line(op.get("summary", name)).rstrip(".")
         doc = [f"{summary}.", "", *wrap(op.get("description", ""))]
         quirk = op.get("x-b24-quirk")
@@ -447,6 +442,7 @@ def build(spec: LoadedSpec) -> ir.Package:
         title=one_line(str(info.get("title", ""))),
         version=str(info.get("version", "0")),
         enums=tuple(b.enums[n] for n in sorted(b.enums)),
+        kinds=tuple(b.kinds.values()),
         models=_toposort(b.models, b.model_deps),
         errors=tuple(b.errors[n] for n in sorted(b.errors)),
         system_errors=system,

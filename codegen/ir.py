@@ -46,22 +46,28 @@ class Model:
 
 
 @attrs.frozen
-class ErrorClass:
+class ErrorKind:
+    """One row of ``x-b24-error-kinds``: what an error of this kind means for a caller."""
+
     name: str
     base: str
+    may_have_run: bool
+    retry: str
+    meaning_expr: str
+
+
+@attrs.frozen
+class ErrorClass:
+    """One documented error row: its class carries everything the wire, the runtime and the emulator need."""
+
+    name: str
+    base: str
+    kind: str
     code_expr: str
     message_expr: str
     status: int
     meaning_expr: str
     doc_lines: tuple[str, ...]
-
-
-@attrs.frozen
-class ErrorRef:
-    class_name: str
-    code_expr: str
-    message_expr: str
-    status: int
 
 
 @attrs.frozen
@@ -97,7 +103,8 @@ class Method:
     item_qexpr: str | None
     request_schema_expr: str
     pagination_expr: str
-    errors: tuple[ErrorRef, ...]
+    #: Class names of the method's documented error rows, in matching order.
+    errors: tuple[str, ...]
 
 
 @attrs.frozen
@@ -124,8 +131,10 @@ class Package:
     version: str
     enums: tuple[EnumDef, ...]
     models: tuple[Model, ...]
+    kinds: tuple[ErrorKind, ...]
     errors: tuple[ErrorClass, ...]
-    system_errors: tuple[ErrorRef, ...]
+    #: Class names of the system error rows, in matching order.
+    system_errors: tuple[str, ...]
     methods: tuple[Method, ...]
     namespaces: tuple[Namespace, ...]
     roots: tuple[Child, ...]

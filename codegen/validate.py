@@ -28,6 +28,7 @@ EXTENSIONS = frozenset(
         "x-b24-pagination",
         "x-b24-errors",
         "x-b24-system-errors",
+        "x-b24-error-kinds",
         "x-b24-source",
         "x-b24-quirk",
         "x-b24-wire-type",
@@ -36,7 +37,32 @@ EXTENSIONS = frozenset(
     }
 )
 WIRE_TYPES = frozenset({"numeric-string", "yn-bool", "empty-list-object"})
-ERROR_KINDS = frozenset({"rate_limited", "auth", "access_denied", "not_found", "invalid_params", "server_error"})
+#: The runtime's grouping bases an error kind may name (``b24crm.runtime.errors``).
+ERROR_BASES = frozenset(
+    {"RateLimited", "AuthError", "AccessDenied", "Blocked", "NotFound", "InvalidParams", "ServerError"}
+)
+#: What the runtime does after an error of a kind (``x-b24-error-kinds``; spec/README.md says what each means).
+RETRY_RULES = frozenset({"backoff", "reset", "refresh", "idempotent", "never"})
+ERROR_KIND_KEYS = frozenset({"base", "may_have_run", "retry", "meaning"})
+ERROR_ROW_KEYS = frozenset(
+    {"name", "kind", "status", "code", "message", "meaning", "doc_code", "doc_status", "x-b24-source", "x-b24-quirk"}
+)
+#: Keys allowed on a schema object: the JSON Schema keywords the generator and validator read, annotations,
+#: and the x-b24-* extensions. Anything else is a typo or a YAML accident (``{description: a, b}``).
+SCHEMA_KEYS = frozenset(
+    {
+        "type", "enum", "const", "properties", "required", "additionalProperties", "items", "minItems", "maxItems",
+        "uniqueItems", "minLength", "maxLength", "pattern", "minimum", "maximum", "exclusiveMinimum",
+        "exclusiveMaximum", "allOf", "if", "then", "else", "minProperties", "maxProperties", "title",
+        "description", "format", "default", "example", "examples", "deprecated", "readOnly", "writeOnly",
+        "$comment",
+    }
+)  # fmt: skip
+OPERATION_KEYS = frozenset(
+    {"operationId", "tags", "summary", "description", "externalDocs", "deprecated", "requestBody", "responses"}
+)
+ROOT_KEYS = frozenset({"openapi", "info", "servers", "tags", "paths", "components"})
+GROUP_FILE_KEYS = frozenset({"paths", "components"})
 PAGINATION_KEYS = {
     "page_size": int,
     "items_path": list,
@@ -58,6 +84,7 @@ def validate(spec: LoadedSpec) -> None:
     """Raise SpecError listing every problem; return quietly when the spec is good."""
     problems = list(_openapi(spec))
     problems += list(_extension_keys(spec))
+    problems += list(_unknown_keys(spec))
     if not problems:
         problems += list(_rules(spec))
     if problems:
@@ -88,6 +115,104 @@ def _extension_keys(spec: LoadedSpec) -> Iterator[Diagnostic]:
 
     for name, data in sorted(spec.raw_files.items()):
         yield from walk(data, f"{name}#")
+
+
+def _unexpected(node: Mapping[str, Any], allowed: frozenset[str], where: str, what: str) -> Iterator[Diagnostic]:
+    for key in node:
+        if not isinstance(key, str) or (key not in allowed and not key.startswith("x-b24-")):
+            yield Diagnostic(where, f"unknown key {key!r} in {what}")
+
+
+def _schema_keys(schema: Any, where: str, locations: Mapping[int, str]) -> Iterator[Diagnostic]:
+    """Every key of ``schema`` and its sub-schemas is a known keyword (or an x-b24-* extension)."""
+    if not isinstance(schema, Mapping):
+        return
+    loc = locations.get(id(schema), where)
+    yield from _unexpected(schema, SCHEMA_KEYS, loc, "a schema")
+    for wire, sub in (schema.get("properties") or {}).items():
+        yield from _schema_keys(sub, f"{loc}/properties/{wire}", locations)
+    for key in ("items", "additionalProperties", "if", "then", "else"):
+        yield from _schema_keys(schema.get(key), f"{loc}/{key}", locations)
+    for i, sub in enumerate(schema.get("allOf") or ()):
+        yield from _schema_keys(sub, f"{loc}/allOf/{i}", locations)
+
+
+def _unknown_keys(spec: LoadedSpec) -> Iterator[Diagnostic]:
+    """Keys nothing reads are rejected, wherever they stand: a misspelt keyword must not pass silently."""
+    root_name = spec.root_path.name
+    for name, data in sorted(spec.raw_files.items()):
+        if isinstance(data, Mapping):
+            allowed = ROOT_KEYS if name == root_name else GROUP_FILE_KEYS
+            yield from _unexpected(data, allowed, f"{name}#", "a spec file's top level")
+    doc = spec.document
+    for name, schema in sorted((doc.get("components") or {}).get("schemas", {}).items()):
+        yield from _schema_keys(schema, f"{root_name}#/components/schemas/{name}", spec.locations)
+    for path, item in sorted((doc.get("paths") or {}).items()):
+        if not isinstance(item, Mapping):
+            continue
+        loc = spec.locations.get(id(item), f"{root_name}#/paths/{path}")
+        yield from _unexpected(item, frozenset({"post", "summary", "description"}), loc, "a path item")
+        op = item.get("post")
+        if not isinstance(op, Mapping):
+            continue
+        oloc = spec.locations.get(id(op), f"{loc}/post")
+        yield from _unexpected(op, OPERATION_KEYS, oloc, "an operation")
+        body = op.get("requestBody")
+        if isinstance(body, Mapping):
+            yield from _unexpected(
+                body, frozenset({"required", "description", "content"}), f"{oloc}/requestBody", "a requestBody"
+            )
+            for media in (body.get("content") or {}).values():
+                if isinstance(media, Mapping):
+                    yield from _unexpected(media, frozenset({"schema"}), f"{oloc}/requestBody/content", "a media type")
+                    yield from _schema_keys(media.get("schema"), f"{oloc}/requestBody/schema", spec.locations)
+        for status, response in (op.get("responses") or {}).items():
+            if not isinstance(response, Mapping):
+                continue
+            rloc = f"{oloc}/responses/{status}"
+            yield from _unexpected(response, frozenset({"description", "content"}), rloc, "a response")
+            for media in (response.get("content") or {}).values():
+                if isinstance(media, Mapping):
+                    yield from _unexpected(
+                        media, frozenset({"schema", "example", "examples"}), f"{rloc}/content", "a media type"
+                    )
+                    yield from _schema_keys(media.get("schema"), f"{rloc}/schema", spec.locations)
+        pagination = op.get("x-b24-pagination")
+        if isinstance(pagination, Mapping):
+            yield from _unexpected(
+                pagination, frozenset(PAGINATION_KEYS), f"{oloc}/x-b24-pagination", "x-b24-pagination"
+            )
+        for i, row in enumerate(op.get("x-b24-errors") or ()):
+            if isinstance(row, Mapping):
+                yield from _unexpected(row, ERROR_ROW_KEYS, f"{oloc}/x-b24-errors/{i}", "an error row")
+    for i, row in enumerate(doc.get("x-b24-system-errors") or ()):
+        if isinstance(row, Mapping):
+            yield from _unexpected(row, ERROR_ROW_KEYS, f"{root_name}#/x-b24-system-errors/{i}", "an error row")
+
+
+def _kind_checks(kinds: Any, where: str) -> Iterator[Diagnostic]:
+    if not isinstance(kinds, Mapping) or not kinds:
+        yield Diagnostic(where, "must map each error kind to its base, may_have_run, retry and meaning")
+        return
+    for name, kind in kinds.items():
+        loc = f"{where}/{name}"
+        if not isinstance(name, str) or not name.isidentifier() or name != name.lower():
+            yield Diagnostic(loc, f"kind name {name!r} must be a lower_snake_case identifier")
+        if not isinstance(kind, Mapping):
+            yield Diagnostic(loc, "must be a mapping")
+            continue
+        yield from _unexpected(kind, ERROR_KIND_KEYS, loc, "an error kind")
+        missing = sorted(ERROR_KIND_KEYS - kind.keys())
+        if missing:
+            yield Diagnostic(loc, f"error kind lacks {', '.join(missing)}")
+        if "base" in kind and kind["base"] not in ERROR_BASES:
+            yield Diagnostic(loc, f"base {kind['base']!r} is not one of {sorted(ERROR_BASES)}")
+        if "retry" in kind and kind["retry"] not in RETRY_RULES:
+            yield Diagnostic(loc, f"retry {kind['retry']!r} is not one of {sorted(RETRY_RULES)}")
+        if "may_have_run" in kind and not isinstance(kind["may_have_run"], bool):
+            yield Diagnostic(loc, "may_have_run must be true or false")
+        if kind.get("retry") == "idempotent" and kind.get("may_have_run") is False:
+            yield Diagnostic(loc, "retry: idempotent is for errors after which the call may have run")
 
 
 def _rules(spec: LoadedSpec) -> Iterator[Diagnostic]:
@@ -146,6 +271,10 @@ def _rules(spec: LoadedSpec) -> Iterator[Diagnostic]:
         for i, sub in enumerate(schema.get("allOf", ())):
             yield from schema_checks(sub, f"{loc}/allOf/{i}", direction)
 
+    kinds = doc.get("x-b24-error-kinds")
+    yield from _kind_checks(kinds, "openapi.yaml#/x-b24-error-kinds")
+    error_kinds = sorted(kinds) if isinstance(kinds, Mapping) else []
+
     def error_checks(rows: Any, where: str) -> Iterator[Diagnostic]:
         if not isinstance(rows, list):
             yield Diagnostic(where, "must be a list of error rows")
@@ -159,8 +288,8 @@ def _rules(spec: LoadedSpec) -> Iterator[Diagnostic]:
             if missing:
                 yield Diagnostic(loc, f"error row lacks {', '.join(missing)}")
                 continue
-            if row["kind"] not in ERROR_KINDS:
-                yield Diagnostic(loc, f"kind {row['kind']!r} is not one of {sorted(ERROR_KINDS)}")
+            if row["kind"] not in error_kinds:
+                yield Diagnostic(loc, f"kind {row['kind']!r} is not one of x-b24-error-kinds {error_kinds}")
             if not isinstance(row["name"], str) or not _CLASS_NAME.match(row["name"]):
                 yield Diagnostic(loc, f"name {row['name']!r} is not a PascalCase class name")
             if not isinstance(row["status"], int):

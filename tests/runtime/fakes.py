@@ -13,6 +13,8 @@ import attrs
 
 from b24crm.runtime.client import BaseClient
 from b24crm.runtime.errors import AccessDenied, InvalidParams, NotFound, RateLimited, ServerError
+from b24crm._registry import REGISTRY as SPEC_REGISTRY
+from b24crm.errors import KINDS
 from b24crm.runtime.spec import ErrorRow, MethodSpec, Pagination, Registry
 from b24crm.runtime.transport import HttpResponse
 
@@ -123,6 +125,7 @@ def raw(status: int, text: str) -> HttpResponse:
 
 
 class StatusNotFoundError(NotFound):
+    kind = KINDS["not_found"]
     wire_code = ""
     wire_message = "Status is not found."
     wire_status = 400
@@ -130,42 +133,48 @@ class StatusNotFoundError(NotFound):
 
 
 class DuplicateStatusError(ServerError):
+    kind = KINDS["failed"]
     wire_code = "ERROR_CORE"
     wire_message = "The specified status ID already exists."
     wire_status = 400
 
 
 class OtherCoreError(ServerError):
+    kind = KINDS["failed"]
     wire_code = "ERROR_CORE"
     wire_message = "Something else."
     wire_status = 400
 
 
 class CrmAccessDenied(AccessDenied):
+    kind = KINDS["access_denied"]
     wire_code = ""
     wire_message = "Access denied."
     wire_status = 400
 
 
 class QueryLimitExceeded(RateLimited):
+    kind = KINDS["throttled"]
     wire_code = "QUERY_LIMIT_EXCEEDED"
     wire_message = "Too many requests"
     wire_status = 503
 
 
 class OperationTimeLimit(RateLimited):
+    kind = KINDS["operating_limit"]
     wire_code = "OPERATION_TIME_LIMIT"
     wire_message = "Method is blocked due to operation time limit."
     wire_status = 429
 
 
 class EntityTypeNotSupported(InvalidParams):
+    kind = KINDS["invalid_params"]
     wire_code = "ENTITY_TYPE_NOT_SUPPORTED"
     wire_status = 400
 
 
-def _row(cls: type[Any]) -> ErrorRow:
-    return ErrorRow(code=cls.wire_code, message=cls.wire_message, status=cls.wire_status, error_class=cls)
+def _row(cls: ErrorRow) -> ErrorRow:
+    return cls
 
 
 @attrs.frozen(kw_only=True)
@@ -268,7 +277,9 @@ REGISTRY = Registry(
     methods={
         s.name: s for s in (STATUS_ADD, STATUS_GET, ITEM_LIST, LEGACY_LIST, COUNTED_LIST, OLD_METHOD, HISTORY_LIST)
     },
-    system_errors=(_row(QueryLimitExceeded), _row(OperationTimeLimit)),
+    # The spec's own system table (expired_token, QUERY_LIMIT_EXCEEDED …) after the two doubles above.
+    system_errors=(_row(QueryLimitExceeded), _row(OperationTimeLimit), *SPEC_REGISTRY.system_errors),
+    kinds=KINDS,
 )
 
 

@@ -66,7 +66,7 @@ def test_system_rows_after_method_rows() -> None:
 def test_code_wins_over_status_for_503() -> None:
     # Bitrix uses 503 both for the rate limit and for outages.
     plain = error_from_wire("x", "QUERY_LIMIT_EXCEEDED", "Too many requests", 503)
-    assert type(plain) is E.RateLimited and plain.retry_any_method
+    assert isinstance(plain, E.RateLimited) and plain.retry_any_method
     outage = error_from_wire("x", "", "Service Unavailable", 503)
     assert type(outage) is E.ServerError and outage.retry_if_idempotent
 
@@ -99,10 +99,14 @@ def test_status_fallback(status: int, base: type[E.APIError]) -> None:
         ("insufficient_scope", E.AccessDenied),
         ("ERROR_METHOD_NOT_FOUND", E.NotFound),
         ("ACCESS_DENIED", E.AccessDenied),
+        ("invalid_grant", E.AuthError),
+        ("PAYMENT_REQUIRED", E.Blocked),
     ],
 )
 def test_well_known_codes_without_rows(code: str, base: type[E.APIError]) -> None:
-    assert type(error_from_wire("x", code, "", 400)) is base
+    """No method row names them: the spec's system table does, whatever the status (402 explains none)."""
+    error = error_from_wire("x", code, "", 402)
+    assert isinstance(error, base) and type(error).__module__ == "b24crm.errors"  # the spec's system row
 
 
 def test_error_flags() -> None:

@@ -1,10 +1,11 @@
-"""When to repeat a call, decided from the spec's idempotency flag and never from the HTTP verb.
+"""When to repeat a call, decided from the spec's idempotency flag and error kinds, never from the HTTP verb.
 
 Every Bitrix24 call is a POST, so the verb says nothing. What matters is whether the portal may have run the
-call. It did not when the connection was never made or when it answered QUERY_LIMIT_EXCEEDED /
-OPERATION_TIME_LIMIT: those are repeated for every method. After a read timeout, a reset after sending, a
-5xx or an unreadable body it may have, so only methods the spec marks idempotent are repeated; a write is
-surfaced at once with ``may_have_run`` set rather than applied twice.
+call. It did not when the connection was never made or when it answered with an error whose kind (the spec's
+``x-b24-error-kinds``) says so and allows a repeat (``backoff``: the rate limit; ``reset``: the operating
+limit): those are repeated for every method. After a read timeout, a reset after sending, an error of kind
+``retry: idempotent`` or an unreadable body it may have, so only methods the spec marks idempotent are
+repeated; a write is surfaced at once with ``may_have_run`` set rather than applied twice.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Literal
 
 import attrs
 
-from b24crm.runtime.errors import OPERATION_TIME_LIMIT, APIError, ResponseDecodeError
+from b24crm.runtime.errors import APIError, ResponseDecodeError
 from b24crm.runtime.transport import MaybeSent, NotSent, TransportFailure
 
 Jitter = Literal["full", "equal", "none"]
@@ -25,8 +26,8 @@ class Fault(enum.Enum):
     """What a failed attempt tells us about the portal's state."""
 
     NOT_SENT = "not sent"  # connect failure: the portal never saw it
-    RATE_LIMITED = "rate limited"  # QUERY_LIMIT_EXCEEDED: refused before running
-    OPERATING_LIMIT = "operating limit"  # OPERATION_TIME_LIMIT: refused before running, wait for the reset
+    RATE_LIMITED = "rate limited"  # kind retry=backoff (QUERY_LIMIT_EXCEEDED): refused before running
+    OPERATING_LIMIT = "operating limit"  # kind retry=reset (OPERATION_TIME_LIMIT): wait for the reset
     MAY_HAVE_RUN = "may have run"  # read timeout, reset after sending, 5xx, unreadable body
     FINAL = "final"  # a deterministic answer (4xx, bad TLS): repeating cannot help
 
@@ -40,9 +41,12 @@ def classify(exc: BaseException) -> Fault:
     if isinstance(exc, TransportFailure):
         return Fault.FINAL  # Fatal: TLS verification, bad URL
     if isinstance(exc, APIError):
-        if exc.retry_any_method:
-            return Fault.OPERATING_LIMIT if exc.code == OPERATION_TIME_LIMIT else Fault.RATE_LIMITED
-        return Fault.MAY_HAVE_RUN if exc.retry_if_idempotent else Fault.FINAL
+        rule = exc.kind.retry
+        if rule == "backoff":
+            return Fault.RATE_LIMITED
+        if rule == "reset":
+            return Fault.OPERATING_LIMIT
+        return Fault.MAY_HAVE_RUN if rule == "idempotent" else Fault.FINAL
     if isinstance(exc, ResponseDecodeError):
         # An HTML 502 from a proxy, or a 200 cut short: the call may have run. A 4xx page will not change.
         return Fault.MAY_HAVE_RUN if exc.may_have_run else Fault.FINAL

@@ -7,7 +7,7 @@ knowing any method by name, the way botocore reads its service model.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
 import attrs
 
@@ -28,14 +28,28 @@ class Pagination:
     count_free: bool
 
 
-@attrs.frozen
-class ErrorRow:
-    """One documented error: what the wire carries and the class that represents it."""
+#: What the runtime does after an error (``x-b24-error-kinds`` in the spec; spec/README.md defines each):
+#: ``backoff`` repeat any method after a pause, ``reset`` repeat any method after the operating reset,
+#: ``refresh`` renew the OAuth token once and re-send, ``idempotent`` repeat only idempotent methods,
+#: ``never`` surface at once.
+RetryRule = Literal["backoff", "reset", "refresh", "idempotent", "never"]
 
-    code: str
-    message: str
-    status: int
-    error_class: type[APIError]
+
+#: A documented error row is its generated class: code, message, status and kind are its class attributes.
+ErrorRow: TypeAlias = "type[APIError]"
+
+
+@attrs.frozen
+class ErrorKind:
+    """What an error of one kind means for a caller: one row of the spec's ``x-b24-error-kinds``."""
+
+    name: str
+    #: The runtime's grouping base class name (``RateLimited``, ``NotFound`` …).
+    base: str
+    #: Whether the portal may have applied the call before answering so.
+    may_have_run: bool
+    retry: RetryRule
+    meaning: str
 
 
 @attrs.frozen
@@ -50,6 +64,7 @@ class MethodSpec:
     #: JSON schema of the wire parameters with every ``$ref`` inlined; None when the method takes none.
     request_schema: Mapping[str, Any] | None
     pagination: Pagination | None
+    #: The method's documented error classes (each carries its wire code, message, status and kind).
     errors: tuple[ErrorRow, ...]
     #: The docs' one-line title of the method (for ``b24crm methods`` and messages).
     summary: str = ""
@@ -57,10 +72,11 @@ class MethodSpec:
 
 @attrs.frozen
 class Registry:
-    """All methods of the spec plus the system error table."""
+    """All methods of the spec, the system error table and the table of error kinds."""
 
     methods: Mapping[str, MethodSpec]
     system_errors: tuple[ErrorRow, ...]
+    kinds: Mapping[str, ErrorKind]
     _by_lower: Mapping[str, MethodSpec] = attrs.field(init=False)
 
     def __attrs_post_init__(self) -> None:

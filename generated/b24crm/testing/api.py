@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from b24crm import errors
+
 if TYPE_CHECKING:
     from b24crm.testing.state import Store
 
@@ -33,6 +35,21 @@ class BitrixError(Exception):
         self.status = status
         self.extra = dict(extra or {})
 
+    @classmethod
+    def documented(cls, name: str, /, extra: Mapping[str, Any] | None = None, **fill: object) -> BitrixError:
+        """The error of a documented row, ``b24crm.errors.<name>``: code, text and status come from the spec.
+
+        ``fill`` puts values into the row's placeholders (``{type}`` or ``<field>`` in its message), so the
+        emulator never retypes a message the spec holds and a corrected row changes both sides at once.
+        """
+        row = getattr(errors, name, None)
+        if not (isinstance(row, type) and issubclass(row, errors.APIError)) or not row.wire_status:
+            raise LookupError(f"b24crm.errors has no documented error row {name!r}")
+        text = row.wire_message
+        for key, value in fill.items():
+            text = text.replace("{" + key + "}", str(value)).replace("<" + key + ">", str(value))
+        return cls(row.wire_code, text, row.wire_status, extra)
+
     def body(self) -> dict[str, Any]:
         """The error body as the server sends it (no ``time`` key)."""
         return {"error": self.code, "error_description": self.description, **self.extra}
@@ -45,6 +62,9 @@ class Result:
     value: Any
     next: int | None = None
     total: int | None = None
+    #: False when ``total`` is sent without a COUNT having run (classic ``start=-1`` answers ``total: 0``),
+    #: so the ``counted_pages`` statistic counts only real counts.
+    counted: bool = True
 
 
 @attrs.frozen

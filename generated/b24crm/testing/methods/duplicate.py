@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from b24crm.testing.api import CallContext, Handler
+from b24crm.testing.api import BitrixError, CallContext, Handler
 from b24crm.testing.methods.common import classic_error, d7_error, d7_int, php_intval, resolve_param
 from b24crm.testing.state import Store
 
@@ -38,14 +38,14 @@ def findbycomm(params: dict[str, Any], ctx: CallContext) -> Any:
     """``crm.duplicate.findbycomm``: ``{"LEAD": [...], "CONTACT": [...], "COMPANY": [...]}`` or ``[]``."""
     kind = str(resolve_param(params, "type") or "").upper()
     if not kind:
-        raise classic_error("Communication type is not defined.")
+        raise BitrixError.documented("DuplicateTypeNotDefinedError")
     if kind not in ("EMAIL", "PHONE"):
         raise classic_error(f"Communication type '{kind}' is not supported in current context.")
     raw_values = resolve_param(params, "values")
     if isinstance(raw_values, dict):
         raw_values = list(raw_values.values())
     if not isinstance(raw_values, list) or not raw_values:
-        raise classic_error("Communication values is not defined.")
+        raise BitrixError.documented("DuplicateValuesNotDefinedError")
     entity_raw = None
     for key in ("entity_type", "ENTITY_TYPE", "EntityType", "arEntityType", "Entity_type"):
         if params.get(key) not in (None, ""):
@@ -55,7 +55,7 @@ def findbycomm(params: dict[str, Any], ctx: CallContext) -> Any:
     if isinstance(entity_raw, str):
         name = entity_raw.upper()
         if name == "DEAL":
-            raise classic_error("Deal is not supported in current context.")
+            raise BitrixError.documented("DuplicateDealNotSupportedError")
         for type_id, (type_name, _) in ENTITY_TABLES.items():
             if type_name == name:
                 type_ids = [type_id]
@@ -94,10 +94,10 @@ def merge_batch(params: dict[str, Any], ctx: CallContext) -> Any:
     if not isinstance(inner, dict):
         raise d7_error("Could not find value for parameter {params}")
     if inner.get("entityTypeId") in (None, ""):
-        raise d7_error("The parameter entityTypeId is required.")
+        raise BitrixError.documented("MergeEntityTypeIdRequiredError")
     type_id = php_intval(inner["entityTypeId"])
     if type_id not in _KNOWN_TYPES and not 128 <= type_id <= 191 and not (type_id >= 1030 and type_id % 2 == 0):
-        raise d7_error("Owner was not found", "OWNER_NOT_FOUND")
+        raise BitrixError.documented("MergeOwnerNotFoundError")
     raw_ids = inner.get("entityIds")
     if isinstance(raw_ids, dict):
         raw_ids = list(raw_ids.values())
@@ -105,9 +105,9 @@ def merge_batch(params: dict[str, Any], ctx: CallContext) -> Any:
     ids = [php_intval(i) for i in raw_ids] if isinstance(raw_ids, list) else []
     ids = [i for i in ids if table and ctx.store.get(table, i) is not None]
     if not ids:
-        raise d7_error("The parameter entityIds does not contains valid elements.")
+        raise BitrixError.documented("MergeNoValidEntityIdsError")
     if len(ids) < 2:
-        raise d7_error("The parameter entityIds must contains at least two elements.")
+        raise BitrixError.documented("MergeTooFewEntityIdsError")
     root_id, others = ids[0], ids[1:]
     if root_id in others:
         # Merging an entity into itself fails inside the merger; the action still answers 200.
@@ -206,14 +206,14 @@ def volatile_register(params: dict[str, Any], ctx: CallContext) -> Any:
         raise d7_error("Could not find value for parameter {fieldCode}")
     code = str(params["fieldCode"])
     if code not in {c for c, _ in _VOLATILE_FIELDS.get(type_id or 0, [])}:
-        raise d7_error("Field not found", "FIELD_NOT_FOUND")
+        raise BitrixError.documented("VolatileTypeFieldNotFoundError")
     rows = _volatile_rows(ctx.store)
     for slot, row in rows.items():
         if row["entityTypeId"] == type_id and row["fieldCode"] == code:
             return {"id": slot}
     free = [slot for slot in _VOLATILE_SLOTS if slot not in rows]
     if not free:
-        raise d7_error("There is already a maximum number of volatile types", "MAX_TYPES_COUNT_EXCEEDED")
+        raise BitrixError.documented("VolatileTypeMaxTypesCountExceededError")
     ctx.store.put("volatile", free[0], {"ID": free[0], "entityTypeId": type_id, "fieldCode": code})
     return {"id": free[0]}
 
@@ -222,7 +222,7 @@ def volatile_unregister(params: dict[str, Any], ctx: CallContext) -> Any:
     """``crm.duplicate.volatileType.unregister``."""
     slot = d7_int(params, "id")
     if slot is None or ctx.store.get("volatile", slot) is None:
-        raise d7_error("This type is not assigned", "TYPE_IS_NOT_ASSIGNED")
+        raise BitrixError.documented("VolatileTypeNotAssignedError")
     ctx.store.delete("volatile", slot)
     return True
 

@@ -129,7 +129,7 @@ def status_add(params: dict[str, Any], ctx: CallContext) -> Any:
         raise classic_error("\n".join(missing))
     entity_type = find_entity_type(store, entity_id)
     if entity_type is None:
-        raise classic_error("Specified entity type is not supported.")
+        raise BitrixError.documented("StatusEntityTypeNotSupportedError")
     name = fields.get("NAME")
     if name is None or str(name) == "":
         raise classic_error("The field Title is required.")
@@ -137,10 +137,10 @@ def status_add(params: dict[str, Any], ctx: CallContext) -> Any:
     limit, restricted = entity_type.status_id_limit
     bare = status_id.split(":", 1)[1] if ":" in status_id else status_id
     if len(status_id) > limit or not bare or (restricted and not _CODE_RE.match(bare)):
-        raise classic_error("Error on creating status.")
+        raise BitrixError.documented("StatusCreateFailedError")
     for row in store.rows("status").values():
         if row["ENTITY_ID"] == entity_type.id and row["STATUS_ID"] == status_id:
-            raise BitrixError("ERROR_CORE", "The specified status ID already exists.")
+            raise BitrixError.documented("StatusDuplicateStatusIdError")
     semantics = fields.get("SEMANTICS")
     semantics = str(semantics).upper() if semantics in ("S", "F", "s", "f") else "P"
     sort = _sort(fields.get("SORT"))
@@ -168,10 +168,10 @@ def status_add(params: dict[str, Any], ctx: CallContext) -> Any:
 def _existing(params: Mapping[str, Any], store: Store) -> dict[str, Any]:
     row_id = resolve_id(params)
     if row_id <= 0:
-        raise classic_error("ID is not defined or invalid.")
+        raise BitrixError.documented("StatusInvalidIdError")
     row = store.get("status", row_id)
     if row is None:
-        raise classic_error("Status is not found.")
+        raise BitrixError.documented("StatusNotFoundError")
     return row
 
 
@@ -200,10 +200,10 @@ def status_delete(params: dict[str, Any], ctx: CallContext) -> Any:
     options = resolve_param(params, "params")
     forced = isinstance(options, dict) and str(options.get("FORCED", "")).upper() == "Y"
     if row["SYSTEM"] == "Y" and not forced:
-        raise classic_error('CRM System Status can be deleted only if parameter FORCED is specified and equal to "Y".')
+        raise BitrixError.documented("StatusSystemDeleteNotForcedError")
     in_use = any(lead.get("STATUS_ID") == row["STATUS_ID"] for lead in ctx.store.rows("lead").values())
     if row["ENTITY_ID"] == "STATUS" and in_use:
-        raise classic_error("There are active items in this status.")
+        raise BitrixError.documented("StatusActiveItemsError")
     ctx.store.delete("status", int(row["ID"]))
     return True
 
@@ -283,7 +283,7 @@ def status_entity_items(params: dict[str, Any], ctx: CallContext) -> Any:
             raw = params[key]
             break
     if raw is None or isinstance(raw, (list, dict)):
-        raise classic_error("The parameter entityId is not defined or invalid.")
+        raise BitrixError.documented("StatusEntityIdMissingError")
     entity_id = str(raw).upper()
     rows = [r for r in ctx.store.rows("status").values() if r["ENTITY_ID"] == entity_id]
     rows.sort(key=lambda r: (int(r["SORT"]), int(r["ID"])))
