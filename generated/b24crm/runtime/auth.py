@@ -13,12 +13,13 @@ raised at once as ``AuthError`` saying what to do.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import threading
 import urllib.parse
 from collections.abc import Callable, Mapping
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import attrs
 
@@ -28,6 +29,9 @@ from b24crm.runtime.errors import APIError, AuthError, ResponseDecodeError, Tran
 from b24crm.runtime.redact import MASK, Redactor, excerpt, redact
 from b24crm.runtime.retry import RetryPolicy
 from b24crm.runtime.transport import MaybeSent, Transport, TransportFailure
+
+if TYPE_CHECKING:
+    from b24crm.runtime.tokens import TokenStore
 
 DEFAULT_TOKEN_URL = "https://oauth.bitrix.info/oauth/token/"
 #: Refresh this long before a known expiry, so a call does not race the token's last second.
@@ -61,6 +65,11 @@ class Auth(Protocol):
 
     @property
     def kind(self) -> str: ...
+
+    @property
+    def limit_key(self) -> str:
+        """Who the portal counts operating time for (an app or a webhook), safe to store: never a secret."""
+        ...
 
     def url(self, method: str) -> str:
         """The endpoint of ``method``."""
@@ -124,6 +133,11 @@ class WebhookAuth:
     def secrets(self) -> tuple[str, ...]:
         return (self._code, urllib.parse.quote(self._code, safe=""))
 
+    @property
+    def limit_key(self) -> str:
+        # The portal keys operating time on the webhook code; a shared store gets a digest of it instead.
+        return f"webhook:{self.user}:{hashlib.sha256(self._code.encode()).hexdigest()[:16]}"
+
     def url(self, method: str) -> str:
         return f"{self._base}{method}.json"
 
@@ -153,6 +167,20 @@ class Tokens:
         return f"Tokens(access_token={MASK!r}, refresh_token={MASK!r}, expires_at={self.expires_at!r})"
 
     __str__ = __repr__
+
+
+def _newer(stored: Tokens, current: Tokens) -> bool:
+    """Whether the stored pair replaces ours: another pair, unless ours is known to expire later (a pair
+    the user passed in after re-authorizing the app is newer than what the store still holds)."""
+    if stored.refresh_token == current.refresh_token:
+        return False
+    if stored.expires_at is None or current.expires_at is None:
+        return True
+    return stored.expires_at >= current.expires_at
+
+
+def _expired(tokens: Tokens, now: float) -> bool:
+    return tokens.expires_at is not None and now >= tokens.expires_at - EXPIRY_SKEW_SECONDS
 
 
 def normalize_portal(portal: str) -> str:
@@ -185,6 +213,7 @@ class OAuthAuth:
         expires_at: float | None = None,
         on_tokens: Callable[[Tokens], None] | None = None,
         token_url: str = DEFAULT_TOKEN_URL,
+        token_store: TokenStore | None = None,
     ) -> None:
         self._origin = normalize_portal(portal)
         self.client_id = client_id
@@ -198,6 +227,10 @@ class OAuthAuth:
         #: Where refresh log lines go; the client sets its ``logger=``.
         self.logger: logging.Logger = _log
         self.refreshes = 0
+        #: Shared with other processes (see ``runtime.tokens``); None: the tokens live in this process only.
+        self.token_store = token_store
+        #: Pairs taken from the token store because another process had refreshed them.
+        self.adopted = 0
         forksafe.register(self)
 
     def after_fork_in_child(self) -> None:
@@ -207,6 +240,10 @@ class OAuthAuth:
     @property
     def origin(self) -> str:
         return self._origin
+
+    @property
+    def limit_key(self) -> str:
+        return f"oauth:{self.client_id}"
 
     @property
     def token_url(self) -> str:
@@ -262,53 +299,108 @@ class OAuthAuth:
         retry: RetryPolicy | None = None,
         max_attempts: int | None = None,
     ) -> bool:
-        """Refresh unless another thread already did since ``seen_generation``; True if this call refreshed.
+        """Refresh unless another thread already did since ``seen_generation``; True if the tokens changed.
 
         Transient failures of the token endpoint are repeated with ``retry``'s backoff, at most
         ``max_attempts`` attempts in all (default: the policy's budget; without a policy, one attempt).
+
+        With a ``token_store`` the refresh is also coordinated across processes: under the store's lock
+        the stored pair is reloaded first; if another process already refreshed it, that pair is adopted
+        (no request, no ``on_tokens``); otherwise this process refreshes and saves the new pair. If the
+        token server still answers ``invalid_grant`` (another process refreshed without our lock — its
+        lock had expired), the store is reloaded and a newer pair there is adopted: the caller's re-send
+        is the one retry.
         """
-        log = self.logger
         with self._lock:
             if self._state[1] != seen_generation:
                 return False  # someone refreshed while we waited for the lock: use their tokens
-            policy = retry or RetryPolicy(max_attempts=1)
-            budget = max(1, policy.max_attempts if max_attempts is None else max_attempts)
-            attempt = 0
-            maybe_used = False  # an earlier attempt may have reached the server and rotated the refresh token
-            while True:
-                attempt += 1
+            store = self.token_store
+            if store is None:
+                self._install(self._from_server(transport, timeout, clock, retry, max_attempts), refreshed=True)
+                return True
+            with store.lock():
+                current = self._state[0]
+                stored = store.load()
+                if stored is not None and _newer(stored, current):
+                    self._install(stored, refreshed=False)
+                    if not _expired(stored, clock.time()):
+                        return True
+                    current = stored  # the stored pair is expired too: refresh it, still under the lock
+                expected = None if stored is None else stored.refresh_token
                 try:
-                    tokens = self._request_tokens(transport, timeout, clock, maybe_used=maybe_used)
-                    break
-                except _TransientRefreshFailure as failure:
-                    maybe_used = maybe_used or failure.may_have_run
-                    if attempt >= budget:
-                        raise failure.error from None
-                    delay = policy.backoff(attempt)
-                    log.warning(
-                        "b24crm: OAuth token refresh failed (attempt %d/%d: %s); retrying in %.2fs",
-                        attempt,
-                        budget,
-                        self._scrub(str(failure.error)),
-                        delay,
+                    tokens = self._from_server(transport, timeout, clock, retry, max_attempts)
+                except AuthError as exc:
+                    reloaded = store.load() if exc.code.lower() == "invalid_grant" else None
+                    if reloaded is None or reloaded.refresh_token == current.refresh_token:
+                        raise
+                    self.logger.warning("b24crm: OAuth refresh token already used by another process; reloaded")
+                    self._install(reloaded, refreshed=False)
+                    return True
+                if not store.compare_and_save(expected, tokens):
+                    self.logger.warning(
+                        "b24crm: the token store changed during this refresh (a lock expired?); keeping the new "
+                        "tokens in this process, the stored pair is another process's"
                     )
-                    clock.sleep(delay)
-            self._state = (tokens, self._state[1] + 1)
-            self.refreshes += 1
-            if self.redactor is not None:
-                self.redactor.add(tokens.access_token, tokens.refresh_token)
-            log.info("b24crm: OAuth access token refreshed (generation %d)", self._state[1])
-            if self._on_tokens is not None:
-                try:
-                    self._on_tokens(tokens)
-                except Exception as exc:  # the refresh itself succeeded; do not fail the user's call over storage
-                    # No traceback: its frames and the exception's text (a failed INSERT, say) hold the tokens.
-                    log.error(
-                        "b24crm: on_tokens callback failed (%s: %s); the new tokens are only in memory",
-                        type(exc).__name__,
-                        self._scrub(str(exc)),
-                    )
-            return True
+                self._install(tokens, refreshed=True)
+                return True
+
+    def _from_server(
+        self,
+        transport: Transport,
+        timeout: tuple[float, float],
+        clock: Clock,
+        retry: RetryPolicy | None,
+        max_attempts: int | None,
+    ) -> Tokens:
+        """Ask the token server for a new pair, repeating transient failures (the caller holds the lock)."""
+        log = self.logger
+        policy = retry or RetryPolicy(max_attempts=1)
+        budget = max(1, policy.max_attempts if max_attempts is None else max_attempts)
+        attempt = 0
+        maybe_used = False  # an earlier attempt may have reached the server and rotated the refresh token
+        while True:
+            attempt += 1
+            try:
+                tokens = self._request_tokens(transport, timeout, clock, maybe_used=maybe_used)
+                break
+            except _TransientRefreshFailure as failure:
+                maybe_used = maybe_used or failure.may_have_run
+                if attempt >= budget:
+                    raise failure.error from None
+                delay = policy.backoff(attempt)
+                log.warning(
+                    "b24crm: OAuth token refresh failed (attempt %d/%d: %s); retrying in %.2fs",
+                    attempt,
+                    budget,
+                    self._scrub(str(failure.error)),
+                    delay,
+                )
+                clock.sleep(delay)
+        return tokens
+
+    def _install(self, tokens: Tokens, *, refreshed: bool) -> None:
+        """Use ``tokens`` from now on; ``refreshed``: this process got them from the token server (so it
+        counts the refresh and calls ``on_tokens``), not from the token store."""
+        log = self.logger
+        self._state = (tokens, self._state[1] + 1)
+        if self.redactor is not None:
+            self.redactor.add(tokens.access_token, tokens.refresh_token)
+        if not refreshed:
+            self.adopted += 1
+            log.info("b24crm: OAuth tokens refreshed by another process taken from the token store")
+            return
+        self.refreshes += 1
+        log.info("b24crm: OAuth access token refreshed (generation %d)", self._state[1])
+        if self._on_tokens is not None:
+            try:
+                self._on_tokens(tokens)
+            except Exception as exc:  # the refresh itself succeeded; do not fail the user's call over storage
+                # No traceback: its frames and the exception's text (a failed INSERT, say) hold the tokens.
+                log.error(
+                    "b24crm: on_tokens callback failed (%s: %s); the new tokens are only in memory",
+                    type(exc).__name__,
+                    self._scrub(str(exc)),
+                )
 
     def _scrub(self, text: str) -> str:
         return (self.redactor or Redactor(self.secrets))(text)

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, ClassVar, Self, TypedDict, Unpack
 
 from b24crm.runtime import envelope
-from b24crm.runtime.auth import DEFAULT_TOKEN_URL, Auth, OAuthAuth, Tokens, WebhookAuth
+from b24crm.runtime.auth import DEFAULT_TOKEN_URL, Auth, OAuthAuth, Tokens, WebhookAuth, normalize_portal
 from b24crm.runtime.clock import SYSTEM_CLOCK, Clock
 from b24crm.runtime.converter import from_wire, to_wire
 from b24crm.runtime.envelope import RawResponse
@@ -35,10 +35,18 @@ from b24crm.runtime.errors import (
     error_from_wire,
 )
 from b24crm.runtime.paging import Page, dig, iter_all
-from b24crm.runtime.ratelimit import InMemoryLimiterStore, LimiterStore, OperatingTracker, RateLimiter, RatePlan
+from b24crm.runtime.ratelimit import OperatingTracker, RateLimiter, RatePlan
 from b24crm.runtime.redact import LOG_REDACTOR, Redactor, guard_logger
 from b24crm.runtime.retry import RetryPolicy
 from b24crm.runtime.spec import ErrorRow, MethodSpec, Registry
+from b24crm.runtime.stores import (
+    DEFAULT_WAIT,
+    LimiterStoreSetting,
+    StorePolicy,
+    TokenStoreSetting,
+    resolve_limiter_store,
+    resolve_token_store,
+)
 from b24crm.runtime.transport import HttpResponse, Transport, TransportFailure, Urllib3Transport, check_scheme
 from b24crm.runtime.types import RequestOptions
 from b24crm.runtime.validation import validate
@@ -64,7 +72,9 @@ class ClientOptions(TypedDict, total=False):
     operating_limit: float
     transport: Transport | None
     clock: Clock | None
-    limiter_store: LimiterStore | None
+    limiter_store: LimiterStoreSetting
+    on_store_unavailable: StorePolicy
+    store_wait: float
     retry_policy: RetryPolicy | None
 
 
@@ -95,7 +105,9 @@ class BaseClient:
         operating_limit: float | None = None,
         transport: Transport | None = None,
         clock: Clock | None = None,
-        limiter_store: LimiterStore | None = None,
+        limiter_store: LimiterStoreSetting = None,
+        on_store_unavailable: StorePolicy = "local",
+        store_wait: float = DEFAULT_WAIT,
         retry_policy: RetryPolicy | None = None,
     ) -> None:
         self._auth = auth
@@ -117,12 +129,15 @@ class BaseClient:
         self._transport: Transport = transport or Urllib3Transport(
             pool_maxsize=pool_maxsize, ca_certs=ca_certs, redactor=self._redact
         )
-        store = limiter_store or InMemoryLimiterStore()
+        # A shared store (limiter_store="redis://…") makes every worker on this portal draw from one bucket.
+        store = resolve_limiter_store(
+            limiter_store, on_unavailable=on_store_unavailable, wait=store_wait, logger=self._log
+        )
         host = urllib.parse.urlsplit(auth.origin).hostname or auth.origin
         self._limiter = RateLimiter(rate_limit, key=host, store=store, clock=self._clock, logger=self._log)
         tracker_kwargs: dict[str, Any] = {} if operating_limit is None else {"limit": operating_limit}
         self._operating = OperatingTracker(
-            key=f"{host}:{auth.kind}",
+            key=f"{host}:{auth.limit_key}",  # the portal counts operating time per app or webhook
             store=store,
             clock=self._clock,
             enabled=rate_limit not in (None, "off"),
@@ -150,9 +165,21 @@ class BaseClient:
         expires_at: float | None = None,
         on_tokens: Callable[[Tokens], None] | None = None,
         token_url: str = DEFAULT_TOKEN_URL,
+        token_store: TokenStoreSetting = None,
         **options: Unpack[ClientOptions],
     ) -> Self:
-        """A client for an OAuth app; tokens are refreshed automatically and handed to ``on_tokens``."""
+        """A client for an OAuth app; tokens are refreshed automatically and handed to ``on_tokens``.
+
+        ``token_store`` shares the tokens with other processes so that one of them refreshes per expiry:
+        ``"redis://…"``, a file path (or ``"file://…"``) for the processes of one host, or a ``TokenStore``.
+        """
+        host = urllib.parse.urlsplit(normalize_portal(portal)).hostname or portal
+        store = resolve_token_store(
+            token_store,
+            key=f"{host}:{client_id}",
+            wait=options.get("store_wait", DEFAULT_WAIT),
+            logger=options.get("logger") or logging.getLogger("b24crm"),
+        )
         auth = OAuthAuth(
             portal,
             client_id=client_id,
@@ -162,6 +189,7 @@ class BaseClient:
             expires_at=expires_at,
             on_tokens=on_tokens,
             token_url=token_url,
+            token_store=store,
         )
         return cls(auth, **options)
 
