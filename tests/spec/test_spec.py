@@ -18,83 +18,49 @@ from openapi_spec_validator import validate as openapi_validate
 
 from codegen.load import LoadedSpec
 from codegen.validate import EXTENSIONS
+from tests.spec import docsource
 
 ROOT = Path(__file__).resolve().parents[2]
 SPEC_ROOT = ROOT / "spec" / "openapi.yaml"
 
 # ---- the docs ----------------------------------------------------------------------------------
 
-_METHOD = re.compile(r"\bcrm(?:\.[A-Za-z]+)+\b")
-_STANDALONE_METHOD = re.compile(r"^crm(?:\.[A-Za-z]+)+$")
-_TAG = re.compile(r"<[^>]+>")
-_TOC_ENTRY = re.compile(r"^- \[(?P<title>.*)\]\(#[^)]*\)$")
-_SEED = re.compile(r"^(?P<file>\d{3}_[0-9a-f]{16}\.txt):(?P<line>\d+)$")
-_PROTOCOL = re.compile(r"^protocol\.md §(?P<section>\d+(?:\.\d+)?)$")
+#: The overview pages whose method lists are the spec's scope, and the stand-alone method pages beside them.
+TOC_PAGES = (
+    "api-reference/crm/status/index.md",
+    "api-reference/crm/duplicates/index.md",
+    "api-reference/crm/auxiliary/index.md",
+)
+STANDALONE_PAGES = ("api-reference/crm/crm-stage-history-list.md", "api-reference/crm/crm-settings-mode-get.md")
+_TOC_LINK = re.compile(r"\[(?P<method>crm(?:\.[A-Za-z]+)+)\]\((?P<href>\./[^)#]+\.md)\)")
+_H1_METHOD = re.compile(r"^# .*?\b(?P<method>crm(?:\.[A-Za-z]+)+)\b", re.MULTILINE)
+_PROTOCOL = re.compile(r"^docs/protocol\.md#(?P<anchor>[a-z0-9-]+)$")
+PROTOCOL_DOC = ROOT / "docs" / "protocol.md"
 
 
-@attrs.frozen
-class DocPage:
-    file: str
-    title: str
-    line: int  # 1-based line of the page's heading
-    source_url: str
-    method: str | None  # None for overview pages
-
-
-def toc_titles(lines: list[str]) -> list[str]:
-    start = lines.index("## Table of Contents")
-    titles = []
-    for line in lines[start + 1 :]:
-        if not line.strip():
-            if titles:
-                break
-            continue
-        match = _TOC_ENTRY.match(line)
-        if not match:
-            break
-        titles.append(match["title"])
-    return titles
-
-
-def parse_pages(path: Path) -> list[DocPage]:
-    """Every page listed in the file's "Table of Contents", with its Source URL and method name."""
-    lines = path.read_text(encoding="utf-8").splitlines()
-    titles = toc_titles(lines)
-    assert titles, f"{path.name}: no Table of Contents entries"
-    starts = []
-    for title in titles:
-        heading = f"## {title}"
-        assert heading in lines, f"{path.name}: the TOC names {title!r} but no heading has that text"
-        starts.append(lines.index(heading))
-    pages = []
-    for i, (title, start) in enumerate(zip(titles, starts, strict=True)):
-        end = starts[i + 1] if i + 1 < len(starts) else len(lines)
-        body = lines[start + 1 : end]
-        sources = [ln.removeprefix("**Source:**").strip() for ln in body if ln.startswith("**Source:**")]
-        assert sources, f"{path.name}:{start + 1}: page {title!r} has no **Source:** line"
-        url = sources[0]
-        method: str | None = None
-        if not url.endswith("/index"):  # overview pages list methods, they are not one
-            in_title = _METHOD.findall(_TAG.sub(" ", title))
-            standalone = [ln.strip() for ln in body if _STANDALONE_METHOD.match(ln.strip())]
-            method = in_title[0] if in_title else (standalone[0] if standalone else None)
-            assert method, f"{path.name}:{start + 1}: cannot tell which method page {title!r} documents"
-        pages.append(DocPage(path.name, title, start + 1, url, method))
-    return pages
+def page_url(path: str) -> str:
+    return docsource.PUBLIC_BASE + path.removesuffix(".md")
 
 
 @pytest.fixture(scope="module")
-def doc_pages(docs_dir: Path) -> dict[str, DocPage]:
-    """Method name -> its page, from the two complete documents (001 and 003)."""
-    files = sorted(docs_dir.glob("001_*.txt")) + sorted(docs_dir.glob("003_*.txt"))
-    assert len(files) == 2, f"expected one 001_*.txt and one 003_*.txt in {docs_dir}, found {files}"
-    pages: dict[str, DocPage] = {}
-    for path in files:
-        for page in parse_pages(path):
-            if page.method is not None:
-                assert page.method not in pages, f"{page.method} is documented twice"
-                pages[page.method] = page
-    return pages
+def doc_methods(docs_root: Path) -> dict[str, str]:
+    """Method name -> its public page URL, from the overview pages' method links (own folder only)."""
+    methods: dict[str, str] = {}
+    for toc in TOC_PAGES:
+        path = docs_root / toc
+        for match in _TOC_LINK.finditer(path.read_text(encoding="utf-8")):
+            target = (path.parent / match["href"]).resolve().relative_to(docs_root.resolve()).as_posix()
+            url = page_url(target)
+            assert methods.setdefault(match["method"], url) == url, f"{match['method']}: two pages"
+    for page in STANDALONE_PAGES:
+        found = _H1_METHOD.search((docs_root / page).read_text(encoding="utf-8"))
+        assert found, f"{page}: no method in its title"
+        methods[found["method"]] = page_url(page)
+    return methods
+
+
+def protocol_anchors() -> set[str]:
+    return set(re.findall(r'<a id="([a-z0-9-]+)"></a>', PROTOCOL_DOC.read_text(encoding="utf-8")))
 
 
 # ---- the spec ----------------------------------------------------------------------------------
@@ -182,45 +148,65 @@ def test_schemas_reject_what_they_should(spec: LoadedSpec) -> None:
 # ---- completeness against the docs -------------------------------------------------------------
 
 
-def test_docs_list_28_distinct_methods(doc_pages: dict[str, DocPage]) -> None:
-    assert len(doc_pages) == 28, sorted(doc_pages)
+def test_docs_list_28_distinct_methods(doc_methods: dict[str, str]) -> None:
+    assert len(doc_methods) == 28, sorted(doc_methods)
 
 
-def test_every_documented_method_has_an_operation(spec: LoadedSpec, doc_pages: dict[str, DocPage]) -> None:
+def test_every_documented_method_has_an_operation(spec: LoadedSpec, doc_methods: dict[str, str]) -> None:
     paths = spec.document["paths"]
-    missing = sorted(m for m in doc_pages if f"/{m}" not in paths)
+    missing = sorted(m for m in doc_methods if f"/{m}" not in paths)
     assert not missing, f"documented but not in the spec: {missing}"
-    for method in doc_pages:
+    for method in doc_methods:
         assert paths[f"/{method}"]["post"]["operationId"] == method
 
 
-def test_spec_has_no_undocumented_method(spec: LoadedSpec, doc_pages: dict[str, DocPage]) -> None:
-    extra = sorted(p.removeprefix("/") for p in spec.document["paths"] if p.removeprefix("/") not in doc_pages)
-    assert not extra, f"in the spec but not in the docs' tables of contents: {extra}"
+def test_every_operation_is_a_documented_page(spec: LoadedSpec, docs_root: Path) -> None:
+    """Every operation, in the 28 or added since, is the method its externalDocs page documents."""
+    problems = []
+    for path, op in operations(spec):
+        method = path.removeprefix("/")
+        url = op.get("externalDocs", {}).get("url", "")
+        page = docs_root / (url.removeprefix(docsource.PUBLIC_BASE) + ".md")
+        if not url.startswith(docsource.PUBLIC_BASE) or not page.is_file():
+            problems.append(f"{method}: externalDocs.url {url!r} is not a page of the docs")
+        elif not re.search(rf"(?<![\w.]){re.escape(method)}(?![\w])", page.read_text(encoding="utf-8")):
+            problems.append(f"{method}: its page {page.name} never names it")
+    assert not problems, "\n".join(problems)
 
 
-def test_external_docs_url_is_the_pages_source(spec: LoadedSpec, doc_pages: dict[str, DocPage]) -> None:
+def test_external_docs_url_is_the_methods_page(spec: LoadedSpec, doc_methods: dict[str, str]) -> None:
     wrong = {
-        m: (spec.document["paths"][f"/{m}"]["post"].get("externalDocs", {}).get("url"), page.source_url)
-        for m, page in doc_pages.items()
-        if spec.document["paths"][f"/{m}"]["post"].get("externalDocs", {}).get("url") != page.source_url
+        m: (spec.document["paths"][f"/{m}"]["post"].get("externalDocs", {}).get("url"), url)
+        for m, url in doc_methods.items()
+        if spec.document["paths"][f"/{m}"]["post"].get("externalDocs", {}).get("url") != url
     }
-    assert not wrong, f"externalDocs.url differs from the page's Source (spec, docs): {wrong}"
+    assert not wrong, f"externalDocs.url differs from the page the docs link (spec, docs): {wrong}"
 
 
-def test_exactly_the_discontinued_methods_are_deprecated(spec: LoadedSpec, doc_pages: dict[str, DocPage]) -> None:
-    # The docs file discontinued pages under .../outdated/; those are the six crm.enum.activity*/contenttype.
-    outdated = {m for m, page in doc_pages.items() if "/outdated/" in page.source_url}
+_DEPRECATED_NOTE = re.compile(r'\{%\s*note\s+\w+\s+"DEPRECATED"\s*%\}')
+
+
+def test_exactly_the_discontinued_methods_are_deprecated(
+    spec: LoadedSpec, doc_methods: dict[str, str], docs_root: Path
+) -> None:
+    """deprecated: true exactly where the method's page carries the docs' DEPRECATED note."""
+    # Of the 28, the docs file the discontinued pages under .../outdated/: the six crm.enum.activity*/contenttype.
+    outdated = {m for m, url in doc_methods.items() if "/outdated/" in url}
     assert len(outdated) == 6
     assert all(re.fullmatch(r"crm\.enum\.(activity[a-z]+|contenttype)", m) for m in outdated), outdated
+    noted = set()
+    for path, op in operations(spec):
+        page = docs_root / (op["externalDocs"]["url"].removeprefix(docsource.PUBLIC_BASE) + ".md")
+        if page.is_file() and _DEPRECATED_NOTE.search(page.read_text(encoding="utf-8")):
+            noted.add(path.removeprefix("/"))
+    assert outdated <= noted
     deprecated = {p.removeprefix("/") for p, op in operations(spec) if op.get("deprecated") is True}
-    assert deprecated == outdated
+    assert deprecated == noted
 
 
-def test_operation_source_points_at_its_page(spec: LoadedSpec, doc_pages: dict[str, DocPage]) -> None:
-    for method, page in doc_pages.items():
-        op = spec.document["paths"][f"/{method}"]["post"]
-        assert op.get("x-b24-source") == f"{page.file}:{page.line}", method
+def test_operation_source_is_its_page(spec: LoadedSpec) -> None:
+    for path, op in operations(spec):
+        assert str(op.get("x-b24-source", "")).split(" | ")[0] == op["externalDocs"]["url"], path
 
 
 # ---- extensions ----------------------------------------------------------------------------------
@@ -244,42 +230,120 @@ def test_every_extension_used_is_defined_in_the_readme(spec: LoadedSpec) -> None
     assert {"x-b24-errors", "x-b24-source", "x-b24-system-errors"} <= used.keys()
 
 
-def test_every_seed_source_points_at_a_line_of_an_existing_file(spec: LoadedSpec, docs_dir: Path) -> None:
-    line_counts: dict[str, int] = {}
-    problems = []
-    seen = 0
+def sources(spec: LoadedSpec) -> Iterator[tuple[str, str]]:
+    """(location, value) of every ``x-b24-source`` in the spec files."""
     for name, data in sorted(spec.raw_files.items()):
         for loc, key, value in walk(data, f"{name}#"):
-            if key != "x-b24-source":
-                continue
-            seen += 1
-            text = str(value)
-            seed = _SEED.match(text)
-            if seed is None:
-                if not _PROTOCOL.match(text):
-                    problems.append(f"{loc}: {text!r} is neither <seed file>:<line> nor protocol.md §<n>")
-                continue
-            file = seed["file"]
-            if file not in line_counts:
-                path = docs_dir / file
-                line_counts[file] = len(path.read_text(encoding="utf-8").splitlines()) if path.is_file() else -1
-            if line_counts[file] < 0:
-                problems.append(f"{loc}: {file} is not in {docs_dir}")
-            elif not 1 <= int(seed["line"]) <= line_counts[file]:
-                problems.append(f"{loc}: {file} has {line_counts[file]} lines, not {seed['line']}")
-    assert seen > 100
+            if key == "x-b24-source":
+                yield loc, str(value)
+
+
+def test_every_source_is_a_public_page_or_a_protocol_section(spec: LoadedSpec) -> None:
+    anchors = protocol_anchors()
+    problems = []
+    seen = 0
+    for loc, text in sources(spec):
+        seen += 1
+        section = _PROTOCOL.match(text)
+        if section is not None:
+            if section["anchor"] not in anchors:
+                problems.append(f"{loc}: docs/protocol.md has no anchor #{section['anchor']}")
+        elif docsource.parse_citation(text) is None:
+            problems.append(
+                f"{loc}: {text!r} is neither '<page URL>[ | <table>[ | <row>]]' nor docs/protocol.md#<anchor>"
+            )
+    assert seen > 300
     assert not problems, "\n".join(problems)
 
 
-def test_protocol_sources_name_existing_sections(spec: LoadedSpec, reference_dir: Path) -> None:
-    text = (reference_dir / "protocol.md").read_text(encoding="utf-8")
-    sections = set(re.findall(r"^#{2,3} (\d+(?:\.\d+)?)\.? ", text, flags=re.MULTILINE))
-    missing = []
-    for name, data in sorted(spec.raw_files.items()):
-        for loc, key, value in walk(data, f"{name}#"):
-            match = _PROTOCOL.match(str(value)) if key == "x-b24-source" else None
-            if match and match["section"] not in sections:
-                missing.append(f"{loc}: {value}")
+def test_protocol_anchors_are_the_documented_ones() -> None:
+    """The anchors code and spec point at exist, each once."""
+    text = PROTOCOL_DOC.read_text(encoding="utf-8")
+    ids = re.findall(r'<a id="([a-z0-9-]+)"></a>', text)
+    assert len(ids) == len(set(ids)), "an anchor is defined twice"
+    assert {"batch-references", "request-size", "input-variable-cap", "sources-disagree", "crm-status"} <= set(ids)
+    assert "This document is the emulator's specification" in text
+
+
+@attrs.frozen
+class _Pages:
+    """Parsed pages of the checkout, with rendered copies standing in for includes the checkout lacks."""
+
+    root: Path
+    rendered: Path | None
+
+    def tables(self, citation: docsource.Citation) -> tuple[dict[str, list[list[str]]], list[str]] | None:
+        path = self.root / citation.path
+        if not path.is_file():
+            return None
+        text, missing = docsource.expand_includes(path, self.root)
+        return docsource.tables(text), missing
+
+    def in_rendered_copy(self, table: str, row: str) -> bool:
+        """A row of an included table the checkout lacks, found in a rendered copy of the same include."""
+        if self.rendered is None:
+            return False
+        wanted = docsource.normalize(row)
+        return any(
+            wanted in {docsource.normalize(line) for line in section.lines}
+            for section in docsource.rendered_sections(self.rendered, table)
+        )
+
+
+def check_citation(pages: _Pages, citation: docsource.Citation) -> str | None:
+    """None when the cited page, table and row exist; else what is missing."""
+    parsed = pages.tables(citation)
+    if parsed is None:
+        return f"no page {citation.path}"
+    tables, missing = parsed
+    if citation.table is None:
+        return None
+    rows = tables.get(citation.table)
+    if rows is not None and (citation.row is None or docsource.has_row(rows, citation.row)):
+        return None
+    if missing and citation.row is not None and pages.in_rendered_copy(citation.table, citation.row):
+        return None  # the table comes from an include this folder lacks; its rendered copy has the row
+    if rows is None:
+        return f"no table {citation.table!r} in {citation.path} (tables: {sorted(tables)}; missing includes: {missing})"
+    return f"no row {citation.row!r} in table {citation.table!r} of {citation.path}"
+
+
+def test_every_cited_row_is_in_its_page(spec: LoadedSpec, docs_root: Path, rendered_dir: Path | None) -> None:
+    pages = _Pages(docs_root, rendered_dir)
+    problems = []
+    rows = 0
+    for loc, text in sources(spec):
+        citation = docsource.parse_citation(text)
+        if citation is None:
+            continue
+        rows += citation.row is not None
+        problem = check_citation(pages, citation)
+        if problem:
+            problems.append(f"{loc}: {problem}")
+    assert rows > 250
+    assert not problems, "\n".join(problems)
+
+
+def test_the_citation_check_finds_what_is_not_there(docs_root: Path, rendered_dir: Path | None) -> None:
+    pages = _Pages(docs_root, rendered_dir)
+    page = "https://apidocs.bitrix24.com/api-reference/crm/status/crm-status-add"
+    assert check_citation(pages, docsource.Citation(page, "Possible Error Codes", "ERROR_CORE")) is None
+    assert check_citation(pages, docsource.Citation(page, "Possible Error Codes", "NO_SUCH_CODE"))
+    assert check_citation(pages, docsource.Citation(page, "No Such Table", None))
+    assert check_citation(pages, docsource.Citation(page + "-nope", None, None))
+
+
+def test_every_page_the_protocol_cites_exists(docs_root: Path) -> None:
+    urls = set(
+        re.findall(r"https://apidocs\.bitrix24\.com/[A-Za-z0-9/_.-]*[A-Za-z0-9_-]", PROTOCOL_DOC.read_text("utf-8"))
+    )
+    assert len(urls) > 15
+    missing = sorted(
+        u
+        for u in urls
+        if not (docs_root / (u.removeprefix(docsource.PUBLIC_BASE) + ".md")).is_file()
+        and not (docs_root / u.removeprefix(docsource.PUBLIC_BASE) / "index.md").is_file()
+    )
     assert not missing, missing
 
 
@@ -328,13 +392,19 @@ def test_enum_names_match_their_values(spec: LoadedSpec) -> None:
 
 def test_system_error_table_has_the_15_documented_rows_and_more(spec: LoadedSpec) -> None:
     rows = spec.document["x-b24-system-errors"]
-    seeded = [r for r in rows if _SEED.match(str(r.get("x-b24-source", "")))]
-    assert len(seeded) == 15
+    tabled = [r for r in rows if docsource.parse_citation(str(r.get("x-b24-source", ""))) is not None]
+    from_system_table = [r for r in tabled if "| Statuses and System Error Codes |" in r["x-b24-source"]]
+    assert len(from_system_table) == 13  # plus the two batch rows, cited from the batch page's own table
+    assert len(tabled) >= 15
     assert len(rows) > 15  # plus the protocol-level errors
 
 
 def test_error_rows_are_complete(spec: LoadedSpec) -> None:
-    kinds = {"rate_limited", "auth", "access_denied", "not_found", "invalid_params", "server_error"}
+    kinds = set(spec.document["x-b24-error-kinds"])
+    assert kinds == {
+        "throttled", "operating_limit", "token_expired", "auth", "access_denied", "blocked", "not_found",
+        "invalid_params", "transient", "failed",
+    }  # fmt: skip
     for loc, row in error_rows(spec):
         assert {"name", "kind", "status", "code", "message", "meaning", "x-b24-source"} <= row.keys(), loc
         assert row["kind"] in kinds, loc
