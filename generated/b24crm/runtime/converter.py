@@ -1,7 +1,7 @@
 """Wire <-> Python conversion: every quirk of what Bitrix24 really sends is handled here, once.
 
 Generated models carry their wire names in field metadata (``{"wire": "STATUS_ID"}``); this module is the
-only code that reads it. Quirks accepted on the way in (protocol.md §2.4): numbers as strings (``"733"``),
+only code that reads it. Quirks accepted on the way in (docs/protocol.md#json-quirks): numbers as strings (``"733"``),
 ``"Y"``/``"N"`` flags, ``[]`` for an empty object, enum values the docs do not list, and unknown keys
 (portals add ``UF_*`` fields), which are kept in ``additional_properties`` rather than dropped.
 """

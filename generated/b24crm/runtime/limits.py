@@ -1,4 +1,4 @@
-"""Every numeric limit of the Bitrix24 REST protocol, in one place (protocol.md §3–§5).
+"""Every numeric limit of the Bitrix24 REST protocol, in one place (docs/protocol.md#paging, #batch, #rate-limit).
 
 The client's limiter, the paging strategies and the emulator all read these; nothing else hard-codes them.
 """
@@ -31,7 +31,7 @@ RATE_HEADROOM: Final = 1
 RATE_JITTER_SECONDS: Final = 0.05
 
 #: Per-method operating time allowed inside the sliding window before 429 OPERATION_TIME_LIMIT.
-#: The code defaults to 420 s, the cloud docs' example and the peers use 480 s (protocol.md §12.8).
+#: The code defaults to 420 s, the cloud docs' example and the peers use 480 s (docs/protocol.md#sources-disagree).
 OPERATING_LIMIT_SECONDS: Final = 480.0
 #: The window: 10 buckets of 60 s.
 OPERATING_WINDOW_SECONDS: Final = 600
@@ -42,5 +42,5 @@ OPERATING_MIN_RECORDED_SECONDS: Final = 0.1
 #: One request must finish within this on cloud portals.
 REQUEST_TIME_LIMIT_SECONDS: Final = 60.0
 
-#: OAuth access-token lifetime (protocol.md §6).
+#: OAuth access-token lifetime (docs/protocol.md#oauth).
 ACCESS_TOKEN_TTL_SECONDS: Final = 3600

@@ -1,7 +1,8 @@
 """PHP query-string encoding: ``http_build_query`` and ``parse_str``, the way the Bitrix24 server reads them.
 
 Why it exists: a ``batch`` command is a string ``method?query`` that the server runs through ``parse_str``
-(protocol.md §4), and form/query requests are decoded the same way (§1.3). The runtime builds those strings
+(docs/protocol.md#batch), and form/query requests are decoded the same way (docs/protocol.md#encodings). The runtime
+builds those strings
 with :func:`encode_query`; the emulator decodes every form body, query string and batch command with
 :func:`decode_query`, so both sides agree on one grammar:
 

@@ -1,6 +1,7 @@
 """Staying under the portal's limits instead of bouncing off them.
 
-Two limits apply (protocol.md §5): a leaky bucket per portal (each HTTP request adds 1, the counter drains by
+Two limits apply (docs/protocol.md#rate-limit): a leaky bucket per portal (each HTTP request adds 1, the counter
+drains by
 ``rate`` per second, once it exceeds ``burst`` the next requests get 503 QUERY_LIMIT_EXCEEDED) and an
 operating-time budget per method (``time.operating`` seconds accumulated over 10 minutes; over the limit the
 method gets 429 until ``time.operating_reset_at``). ``RateLimiter`` makes callers wait for a slot before
@@ -199,7 +200,7 @@ class OperatingTracker:
 
     def wait_time(self, method: str) -> float:
         """Seconds to wait before ``method`` may be sent (0 when its budget is not nearly spent)."""
-        if method.lower() == "batch":  # batch itself is exempt (protocol.md §5.2)
+        if method.lower() == "batch":  # batch itself is exempt (docs/protocol.md#operating-limit)
             return 0.0
         state = self._store.get_operating(self._k(method))
         if state is None:

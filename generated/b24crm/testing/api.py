@@ -25,7 +25,7 @@ __all__ = ["AuthInfo", "BitrixError", "CallContext", "Handler", "Result"]
 class BitrixError(Exception):
     """Raise from a handler to answer ``{"error": code, "error_description": description, **extra}``.
 
-    ``code`` is often ``""`` (classic CRM proxies) or ``"0"`` (D7 errors without a code): protocol.md §2.2.
+    ``code`` is often ``""`` (classic CRM proxies) or ``"0"`` (D7 errors without a code): docs/protocol.md#errors.
     """
 
     def __init__(self, code: str, description: str, status: int = 400, extra: Mapping[str, Any] | None = None):
@@ -73,7 +73,7 @@ class AuthInfo:
 
     kind: str
     user_id: int
-    #: The webhook code or OAuth client_id: the operating-time limiter keys on it (protocol.md §5.2).
+    #: The webhook code or OAuth client_id: the operating-time limiter keys on it (docs/protocol.md#operating-limit).
     key: str
     scopes: frozenset[str]
 

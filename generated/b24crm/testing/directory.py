@@ -1,4 +1,4 @@
-"""Directory (``crm.status``) entity types and their default items (protocol.md §8).
+"""Directory (``crm.status``) entity types and their default items (docs/protocol.md#crm-status).
 
 Why a module of its own: the entity-type list depends on portal state (deal funnels, smart processes,
 smart-invoice funnels), and ``crm.status.*``, the seed and the stage history all need the same answer to

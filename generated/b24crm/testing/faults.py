@@ -14,11 +14,13 @@ Batch sub-commands (opt-in, ``in_batch=True``): such a fault targets the method 
 command inside ``batch`` and never fires on a top-level request (and a default fault, ``in_batch=False``,
 never fires on a sub-command, so ``method="*"`` keeps meaning "every HTTP request"). Only the kinds a real
 portal produces per command are allowed (``BATCH_KINDS``): ``operation_time_limit`` (each sub-command has its
-own ``LoadLimiter`` check, protocol.md §4/§5.2), ``internal_error`` and ``expired_token`` (each sub-command
+own ``LoadLimiter`` check,
+docs/protocol.md#batch, #operating-limit), ``internal_error`` and ``expired_token`` (each sub-command
 re-runs auth with the copied outer credentials). The command does not run; its key shows up only in
 ``result_error`` with the same body the top-level fault sends, the other commands run normally and
 ``halt`` stops after it as after any failing command. ``query_limit`` stays request-level: the rate limiter
-counts a batch as one request (§4, §5.1); the connection kinds and ``delay``/``html`` are not per command.
+counts a batch as one request (docs/protocol.md#batch, #rate-limit); the connection
+kinds and ``delay``/``html`` are not per command.
 """
 
 from __future__ import annotations
@@ -48,7 +50,7 @@ KINDS = frozenset(
     }
 )
 
-#: ``moved``: the statuses a redirect may carry (only 302 is a documented portal move, protocol.md#portal-moves).
+#: ``moved``: the statuses a redirect may carry (only 302 is a documented portal move, docs/protocol.md#portal-moves).
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 #: ``gzip_bomb``: how large the body inflates by default (64 MiB of JSON whitespace after the answer).
 DEFAULT_BOMB_SIZE = 64 * 1024 * 1024

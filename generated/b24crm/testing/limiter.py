@@ -1,4 +1,4 @@
-"""The two server-side limits (protocol.md §5): a leaky bucket per portal and operating time per method.
+"""The two server-side limits (docs/protocol.md#rate-limit): a leaky bucket per portal and operating time per method.
 
 Why both are simulated rather than real: a loopback call takes microseconds, so the operating meter
 records a configurable *simulated* cost per call (``costs``) on top of the measured time; the bucket uses

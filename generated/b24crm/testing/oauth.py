@@ -1,4 +1,4 @@
-"""The OAuth side: one installed app, its access tokens and rotating refresh tokens (protocol.md §6).
+"""The OAuth side: one installed app, its access tokens and rotating refresh tokens (docs/protocol.md#oauth).
 
 The emulator is also the authorization server (``/oauth/token/``), so a client's refresh path can be tested
 end to end: access tokens expire after ``token_ttl`` (-> 401 ``expired_token``), every refresh returns a new

@@ -2,7 +2,7 @@
 
 A user who adds ``crm.deal.list`` to the spec and serves it with ``emu.register`` should not rewrite the
 server's list semantics: this applies ``filter`` (operator-prefixed keys), ``order``, ``select`` and
-``start`` the way classic CRM list methods do (protocol.md §3, §7.1), so the client's ``list`` and
+``start`` the way classic CRM list methods do (docs/protocol.md#paging, #crm-filters), so the client's ``list`` and
 count-free ``iter_all`` work against the handler unchanged.
 """
 
@@ -78,7 +78,7 @@ def paginate(
     """One page of ``records`` for a list request: filtered, ordered, selected and paged.
 
     ``start`` absent or >= 0 gives a counted page (``total``, and ``next`` while more remain); ``start=-1``
-    gives the first page with ``total`` 0 and no ``next``, as classic methods answer it (protocol.md §3).
+    gives the first page with ``total`` 0 and no ``next``, as classic methods answer it (docs/protocol.md#paging).
     Filters on fields the records do not have are ignored, as the server drops unknown fields.
     """
     rows = list(records)

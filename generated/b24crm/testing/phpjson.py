@@ -1,4 +1,4 @@
-"""JSON exactly as the portal's PHP ``json_encode`` writes it (protocol.md §2.4).
+"""JSON exactly as the portal's PHP ``json_encode`` writes it (docs/protocol.md#json-quirks).
 
 Why: peers' clients and byte-level tests see the real server's quirks, so the emulator reproduces them:
 ``< > & ' "`` inside strings as ``\\u003C \\u003E \\u0026 \\u0027 \\u0022`` (JSON_HEX_*), ``/`` as ``\\/``,

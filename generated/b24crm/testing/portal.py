@@ -182,7 +182,7 @@ class Portal:
 
     # -- dispatch ---------------------------------------------------------------------------------------
     def find(self, method: str) -> Handler | None:
-        """Handlers are keyed in lower case: the router lowercases names (protocol.md §1.1)."""
+        """Handlers are keyed in lower case: the router lowercases names (docs/protocol.md#url-forms)."""
         return self.handlers.get(method.lower())
 
     def call(self, method: str, params: dict[str, Any], auth: AuthInfo, *, in_batch: bool = False) -> Outcome:

@@ -265,7 +265,8 @@ class RequestHandler(BaseHTTPRequestHandler):
             self._send(404, b"<html><body><h1>404 Not Found</h1></body></html>", "text/html; charset=utf-8")
 
     def _params(self, query: str, body: bytes) -> dict[str, Any]:
-        """Query string, then the body on top (top level only); bad JSON leaves only the query (§1.3).
+        """Query string, then the body on top (top level only); bad JSON leaves only the query
+        (docs/protocol.md#encodings).
         Form and query input keeps PHP's first ``max_input_vars`` variables (phpinput.py)."""
         params = parse_str(query) if query else {}
         if not body:

@@ -1,8 +1,8 @@
 """Parameter helpers that mirror how the server's two handler families read their input.
 
 Classic CRM proxies accept several spellings of a top-level param (``filter``/``FILTER``/``Filter``/
-``arFilter``, ``ID``/``id``: protocol.md §1.3) and answer errors with ``error: ""``. D7 controllers bind
-typed action arguments and answer with a code (``"0"`` when the error has none: §2.2).
+``arFilter``, ``ID``/``id``: docs/protocol.md#encodings) and answer errors with ``error: ""``. D7 controllers bind
+typed action arguments and answer with a code (``"0"`` when the error has none: docs/protocol.md#errors).
 """
 
 from __future__ import annotations
@@ -56,7 +56,7 @@ def php_intval(value: Any) -> int:
 
 
 def php_truthy(value: Any) -> bool:
-    """PHP truthiness: ``"0"`` and ``""`` are false, ``"false"`` is true (protocol.md §1.3)."""
+    """PHP truthiness: ``"0"`` and ``""`` are false, ``"false"`` is true (docs/protocol.md#encodings)."""
     if isinstance(value, str):
         return value not in ("", "0")
     return bool(value)

@@ -1,6 +1,6 @@
 """Duplicates: ``crm.duplicate.findbycomm``, ``crm.entity.mergeBatch``, ``crm.duplicate.volatileType.*``.
 
-Semantics from protocol.md §10 and the ``VolatileType`` controller: findbycomm normalizes values, caps
+Semantics from docs/protocol.md#crm-duplicates and the ``VolatileType`` controller: findbycomm normalizes values, caps
 them at 20 and matches at 20 per value (leads first, so leads can hide contacts); mergeBatch keeps the first
 remaining ID as the root and answers HTTP 200 with SUCCESS / CONFLICT / ERROR.
 """

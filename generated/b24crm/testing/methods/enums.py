@@ -1,7 +1,7 @@
 """``crm.enum.*``, ``crm.multifield.fields`` and ``crm.settings.mode.get``: static tables from the docs.
 
 Values are typed (ints) as the docs' examples show; the legacy activity enums include ``ID 0`` with an
-empty NAME (protocol.md §11). ``crm.enum.ownertype`` adds the portal's smart processes from state.
+empty NAME (docs/protocol.md#crm-enums). ``crm.enum.ownertype`` adds the portal's smart processes from state.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""``crm.stagehistory.list``: a D7 controller (typed values, D7 filter grammar, 50-per-page paging; §7.2, §9).
+"""``crm.stagehistory.list``: a D7 controller (typed values, D7 filter grammar, 50-per-page paging;
+docs/protocol.md#crm-filters, #crm-stagehistory).
 
 Why the odd storage: ``stage_history=N`` must give a million deal records in seconds, so those records are
 *synthetic* — row ``i`` is computed from ``i`` on demand (:class:`Synthetic`) and never stored. Queries in

@@ -1,4 +1,4 @@
-"""``crm.status.*``: directories (protocol.md §7.4, §8). Classic proxy: string values, ``error: ""``."""
+"""``crm.status.*``: directories (docs/protocol.md#crm-status). Classic proxy: string values, ``error: ""``."""
 
 from __future__ import annotations
 
@@ -237,7 +237,7 @@ def _filter_matches(row: Mapping[str, Any], flt: Mapping[str, Any]) -> bool:
                 return False
         elif key == "NAME" and str(value).lower() not in str(row.get("NAME") or "").lower():
             return False
-        # operator-prefixed, lower-case and unknown keys are silently ignored (§7.4)
+        # operator-prefixed, lower-case and unknown keys are silently ignored (docs/protocol.md#crm-status)
     return True
 
 
