@@ -25,7 +25,14 @@ class RecordingTransport:
         self.urls: list[str] = []
 
     def request(
-        self, method: str, url: str, *, body: bytes | None, headers: Mapping[str, str], timeout: tuple[float, float]
+        self,
+        method: str,
+        url: str,
+        *,
+        body: bytes | None,
+        headers: Mapping[str, str],
+        timeout: tuple[float, float],
+        deadline: float | None = None,
     ) -> HttpResponse:
         self.urls.append(url)
         return HttpResponse(200, {"content-type": "application/json"}, b'{"result": 1, "time": {}}')

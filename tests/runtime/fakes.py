@@ -55,6 +55,7 @@ class Request:
     body: bytes | None
     headers: Mapping[str, str]
     timeout: tuple[float, float]
+    deadline: float | None = None
 
     @property
     def json(self) -> Any:
@@ -78,9 +79,16 @@ class FakeTransport:
         self.closed = False
 
     def request(
-        self, method: str, url: str, *, body: bytes | None, headers: Mapping[str, str], timeout: tuple[float, float]
+        self,
+        method: str,
+        url: str,
+        *,
+        body: bytes | None,
+        headers: Mapping[str, str],
+        timeout: tuple[float, float],
+        deadline: float | None = None,
     ) -> HttpResponse:
-        req = Request(method, url, body, dict(headers), timeout)
+        req = Request(method, url, body, dict(headers), timeout, deadline)
         with self._lock:
             self.requests.append(req)
         return self.handler(req)

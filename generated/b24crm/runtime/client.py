@@ -31,6 +31,7 @@ from b24crm.runtime.errors import (
     Problem,
     RequestValidationError,
     ResponseDecodeError,
+    ResponseTooLarge,
     TransportError,
     error_from_wire,
 )
@@ -47,7 +48,16 @@ from b24crm.runtime.stores import (
     resolve_limiter_store,
     resolve_token_store,
 )
-from b24crm.runtime.transport import HttpResponse, Transport, TransportFailure, Urllib3Transport, check_scheme
+from b24crm.runtime.transport import (
+    DEFAULT_DEADLINE,
+    DEFAULT_MAX_RESPONSE_BYTES,
+    HttpResponse,
+    TooLarge,
+    Transport,
+    TransportFailure,
+    Urllib3Transport,
+    check_scheme,
+)
 from b24crm.runtime.types import RequestOptions
 from b24crm.runtime.validation import validate
 
@@ -55,6 +65,8 @@ __all__ = ["BaseClient", "ClientOptions", "Invoker", "RawResponse"]
 
 USER_AGENT = "b24crm (python; urllib3)"
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
+#: The one redirect status the portal documents for an address change (docs/protocol.md#portal-moves).
+_PORTAL_MOVE = 302
 _EMPTY_REGISTRY = Registry(methods={}, system_errors=())
 
 
@@ -68,6 +80,8 @@ class ClientOptions(TypedDict, total=False):
     ca_certs: str | None
     on_portal_moved: Callable[[str, str], None] | None
     pool_maxsize: int
+    deadline: float
+    max_response_bytes: int
     logger: logging.Logger | None
     operating_limit: float
     transport: Transport | None
@@ -101,6 +115,8 @@ class BaseClient:
         ca_certs: str | None = None,
         on_portal_moved: Callable[[str, str], None] | None = None,
         pool_maxsize: int = 10,
+        deadline: float = DEFAULT_DEADLINE,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
         logger: logging.Logger | None = None,
         operating_limit: float | None = None,
         transport: Transport | None = None,
@@ -123,11 +139,18 @@ class BaseClient:
             check_scheme(auth.token_url, allow_insecure=allow_insecure)
         check_scheme(auth.origin, allow_insecure=allow_insecure)
         self._timeout = _timeout(timeout)
+        if not deadline > 0:
+            raise ValueError(f"deadline must be > 0 seconds, got {deadline!r}")
+        self._deadline = float(deadline)
         self._clock = clock or SYSTEM_CLOCK
         self._retry = retry_policy or RetryPolicy(max_attempts=max_attempts)
         self._on_portal_moved = on_portal_moved
         self._transport: Transport = transport or Urllib3Transport(
-            pool_maxsize=pool_maxsize, ca_certs=ca_certs, redactor=self._redact
+            pool_maxsize=pool_maxsize,
+            ca_certs=ca_certs,
+            redactor=self._redact,
+            deadline=self._deadline,
+            max_response_bytes=max_response_bytes,
         )
         # A shared store (limiter_store="redis://…") makes every worker on this portal draw from one bucket.
         store = resolve_limiter_store(
@@ -258,6 +281,7 @@ class BaseClient:
     ) -> RawResponse:
         """Send one call with the full policy; ``budget_methods``: batch commands' methods to wait for."""
         timeout = self._timeout if options is None or options.timeout is None else _timeout(options.timeout)
+        deadline = self._deadline if options is None or options.deadline is None else float(options.deadline)
         budget = self._retry.max_attempts if options is None or options.max_attempts is None else options.max_attempts
         if budget < 1:
             raise ValueError(f"max_attempts must be >= 1, got {budget}")
@@ -289,6 +313,7 @@ class BaseClient:
                         "User-Agent": USER_AGENT,
                     },
                     timeout=timeout,
+                    deadline=deadline,
                 )
                 status = resp.status
                 if resp.status in _REDIRECTS:
@@ -323,6 +348,8 @@ class BaseClient:
             self._log_request(method, status, started, attempt, budget)
             decision = self._retry.decide(failure, idempotent=idempotent, attempt=attempt, max_attempts=budget)
             if not decision.retry:
+                if isinstance(failure, TooLarge):
+                    raise ResponseTooLarge(method, str(failure), failure.status, limit=failure.limit) from None
                 if isinstance(failure, TransportFailure):
                     raise TransportError(
                         method, f"{failure} ({decision.reason})", may_have_run=failure.may_have_run
@@ -357,18 +384,32 @@ class BaseClient:
             )
 
     def _follow_move(self, method: str, resp: HttpResponse) -> None:
-        location = resp.headers.get("location", "")
-        parts = urllib.parse.urlsplit(location)
-        if not parts.scheme or not parts.netloc:
-            raise TransportError(
-                method, f"HTTP {resp.status} redirect without an absolute Location; not followed", may_have_run=False
-            )
-        new = f"{parts.scheme}://{parts.netloc}"
+        """Follow a portal move as docs/protocol.md#portal-moves describes it: a 302 whose ``Location`` names
+        another host. Anything else is refused as a TransportError that did not run: another 30x (not a
+        documented move), a Location with userinfo (``https://portal@evil.example`` is evil.example), and
+        https -> http (the secret would travel in clear, whatever ``allow_insecure`` says)."""
+
+        def refuse(why: str) -> TransportError:
+            return TransportError(method, f"HTTP {resp.status} redirect not followed: {why}", may_have_run=False)
+
+        if resp.status != _PORTAL_MOVE:
+            raise refuse("only a 302 is a portal move (docs/protocol.md#portal-moves)")
+        parts = urllib.parse.urlsplit(resp.headers.get("location", ""))
+        try:
+            host, _ = parts.hostname, parts.port
+        except ValueError:
+            host = None
+        if not parts.scheme or not host:
+            raise refuse("no absolute Location")
+        if "@" in parts.netloc:  # never shown: userinfo may be credentials
+            raise refuse(f"the Location to {host!r} carries userinfo (user@host)")
         old = self._auth.origin
-        if parts.netloc.lower() == urllib.parse.urlsplit(old).netloc.lower():
-            raise TransportError(
-                method, f"HTTP {resp.status} redirect to the same host; not followed", may_have_run=False
-            )
+        old_parts = urllib.parse.urlsplit(old)
+        if old_parts.scheme == "https" and parts.scheme != "https":
+            raise refuse(f"a move from https to plain http ({parts.scheme}://{host}) would send secrets in clear")
+        new = f"{parts.scheme}://{parts.netloc}"
+        if parts.netloc.lower() == old_parts.netloc.lower():
+            raise refuse("the Location is the same host")
         try:
             check_scheme(new, allow_insecure=self._allow_insecure)
         except ValueError as exc:  # user input at construction; here it is the portal's answer

@@ -5,13 +5,21 @@ The retry policy needs one fact the HTTP layer alone knows: did the request poss
 be repeated. ``MaybeSent`` (read timeout, connection reset after the request was written) means a write may
 already be applied. Redirects are never followed here: the client handles a portal move itself, because
 urllib3 would turn the POST into a GET and drop the body.
+
+A socket timeout bounds each read, not the answer: a body dripped a byte at a time never trips it. So one
+request also has a ``deadline`` (seconds from sending to the last byte of the body) and the body a size cap
+(``max_response_bytes``). The client asks for ``Accept-Encoding: identity``; a server that compresses anyway
+is inflated incrementally and the cap counts inflated bytes, so a 200 KiB gzip body cannot grow to 200 MiB.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import logging
+import socket
+import time
 import urllib.parse
+import zlib
 from collections.abc import Mapping
 from typing import Any, Protocol
 
@@ -60,6 +68,33 @@ class Fatal(TransportFailure):
     transient = False
 
 
+class Unreadable(TransportFailure):
+    """An answer arrived but is not read as sent (larger than the cap, an encoding not asked for): the portal
+    ran the call, and repeating it would bring the same answer."""
+
+    may_have_run = True
+    transient = False
+
+
+class TooLarge(Unreadable):
+    """The body passed ``max_response_bytes`` (inflated bytes for a compressed body); reading stopped there."""
+
+    def __init__(self, message: str, *, status: int, limit: int) -> None:
+        super().__init__(message)
+        self.status = status
+        self.limit = limit
+
+
+#: Seconds one request may take from sending to the last byte of the answer, unless the caller says otherwise.
+#: The cloud ends a request after 60 s (docs/protocol.md#limits); this leaves room for a slow link.
+DEFAULT_DEADLINE = 120.0
+#: Bytes of a response body (after inflating) read at most. A full 50-command batch of 50 rich records each is
+#: a few MiB; a body past this is not an answer b24crm can use.
+DEFAULT_MAX_RESPONSE_BYTES = 64 * 1024 * 1024
+
+_READ_SIZE = 64 * 1024
+
+
 class Transport(Protocol):
     """Sends one HTTP request. Implementations raise only ``TransportFailure`` subclasses."""
 
@@ -71,7 +106,11 @@ class Transport(Protocol):
         body: bytes | None,
         headers: Mapping[str, str],
         timeout: tuple[float, float],
-    ) -> HttpResponse: ...
+        deadline: float | None = None,
+    ) -> HttpResponse:
+        """``timeout`` = (connect, read) per socket operation; ``deadline``: seconds for the whole exchange
+        (None: the transport's own default)."""
+        ...
 
     def close(self) -> None: ...
 
@@ -136,7 +175,15 @@ class Urllib3Transport:
         pool_maxsize: int = 10,
         ca_certs: str | None = None,
         redactor: Redactor | None = None,
+        deadline: float = DEFAULT_DEADLINE,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
     ) -> None:
+        if not deadline > 0:
+            raise ValueError(f"deadline must be > 0 seconds, got {deadline!r}")
+        if max_response_bytes < 1:
+            raise ValueError(f"max_response_bytes must be >= 1, got {max_response_bytes!r}")
+        self._deadline = float(deadline)
+        self._max_bytes = int(max_response_bytes)
         self._redact = redactor or Redactor()
         LOG_REDACTOR.register(self._redact)
         # maxsize: connections kept per host; sized for the number of threads sharing the client.
@@ -162,17 +209,22 @@ class Urllib3Transport:
         body: bytes | None,
         headers: Mapping[str, str],
         timeout: tuple[float, float],
+        deadline: float | None = None,
     ) -> HttpResponse:
+        limit = self._deadline if deadline is None else float(deadline)
+        ends = time.monotonic() + limit
         try:
             resp = self._pool.request(
                 method,
                 url,
                 body=body,
-                headers=dict(headers),
-                timeout=urllib3.Timeout(connect=timeout[0], read=timeout[1]),
+                headers={"Accept-Encoding": "identity", **headers},
+                # total: connect and the wait for the headers share the deadline too
+                timeout=urllib3.Timeout(connect=timeout[0], read=timeout[1], total=limit),
                 retries=False,
                 redirect=False,
-                preload_content=True,
+                preload_content=False,
+                decode_content=False,
             )
         except (u3.ConnectTimeoutError, u3.NewConnectionError) as exc:  # includes DNS failures
             raise NotSent(self._describe("could not connect", exc)) from None
@@ -185,7 +237,65 @@ class Urllib3Transport:
         except u3.HTTPError as exc:  # ProtocolError (reset / aborted), IncompleteRead, proxy failures …
             raise MaybeSent(self._describe("connection failed after sending", exc)) from None
         headers_out = {k.lower(): v for k, v in resp.headers.items()}
-        return HttpResponse(status=resp.status, headers=headers_out, body=resp.data or b"")
+        try:
+            data = self._read_body(resp, headers_out, ends=ends, limit=limit, read_timeout=timeout[1])
+        except BaseException:
+            resp.close()  # unread bytes stay on this connection: never hand it back for reuse
+            resp.release_conn()
+            raise
+        resp.release_conn()
+        return HttpResponse(status=resp.status, headers=headers_out, body=data)
+
+    def _read_body(
+        self,
+        resp: urllib3.BaseHTTPResponse,
+        headers: Mapping[str, str],
+        *,
+        ends: float,
+        limit: float,
+        read_timeout: float,
+    ) -> bytes:
+        """The whole body within the deadline and the size cap, inflated if the server compressed it."""
+        cap = self._max_bytes
+        inflater = _Inflater.of(headers.get("content-encoding", ""))
+        declared = headers.get("content-length", "")
+        if inflater is None and declared.isdigit() and int(declared) > cap:
+            raise TooLarge(
+                f"the response declares {int(declared):,} bytes, over max_response_bytes={cap:,}; not read",
+                status=resp.status,
+                limit=cap,
+            )
+        conn = getattr(resp, "connection", None)
+        sock: socket.socket | None = getattr(conn, "sock", None)
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            left = ends - time.monotonic()
+            if left <= 0:
+                raise MaybeSent(f"deadline of {limit:g}s passed while the response was still arriving")
+            if sock is not None:
+                sock.settimeout(min(read_timeout, left))
+            try:
+                piece = resp.read1(_READ_SIZE)
+            except u3.ReadTimeoutError as exc:
+                if time.monotonic() >= ends:
+                    raise MaybeSent(f"deadline of {limit:g}s passed while the response was still arriving") from None
+                raise MaybeSent(self._describe("read timed out", exc)) from None
+            except u3.HTTPError as exc:  # reset or a body cut short
+                raise MaybeSent(self._describe("connection failed while reading the response", exc)) from None
+            if not piece:
+                break
+            if inflater is not None:
+                piece = inflater.feed(piece, room=cap - size, status=resp.status, limit=cap)
+            size += len(piece)
+            if size > cap:
+                raise TooLarge(
+                    f"the response passed max_response_bytes={cap:,}; reading stopped", status=resp.status, limit=cap
+                )
+            chunks.append(piece)
+        if inflater is not None:
+            chunks.append(inflater.finish(room=cap - size, status=resp.status, limit=cap))
+        return b"".join(chunks)
 
     def _describe(self, what: str, exc: BaseException) -> str:
         # urllib3 messages embed the URL, which for a webhook holds the secret code.
@@ -193,3 +303,49 @@ class Urllib3Transport:
 
     def close(self) -> None:
         self._pool.clear()
+
+
+class _Inflater:
+    """Incremental gzip/deflate decoding that never produces more than the room left under the cap."""
+
+    def __init__(self, wbits: int, encoding: str) -> None:
+        self._z = zlib.decompressobj(wbits)
+        self._encoding = encoding
+        self._raw_fallback = wbits == zlib.MAX_WBITS  # "deflate" is sometimes sent without its zlib header
+        self._started = False
+
+    @classmethod
+    def of(cls, content_encoding: str) -> _Inflater | None:
+        encoding = content_encoding.strip().lower()
+        if encoding in ("", "identity"):
+            return None
+        if encoding in ("gzip", "x-gzip"):
+            return cls(16 + zlib.MAX_WBITS, encoding)
+        if encoding == "deflate":
+            return cls(zlib.MAX_WBITS, encoding)
+        raise Unreadable(f"the response is in Content-Encoding {encoding[:40]!r}, which was not asked for")
+
+    def feed(self, data: bytes, *, room: int, status: int, limit: int) -> bytes:
+        try:
+            out = self._z.decompress(data, room + 1)  # max_length: stop one byte past the cap
+        except zlib.error as exc:
+            if self._raw_fallback and not self._started:
+                self._z, self._raw_fallback = zlib.decompressobj(-zlib.MAX_WBITS), False
+                return self.feed(data, room=room, status=status, limit=limit)
+            raise Unreadable(f"the {self._encoding} response body is corrupt: {exc}") from None
+        self._started = True
+        if len(out) > room:
+            raise TooLarge(
+                f"the {self._encoding} response inflates past max_response_bytes={limit:,}; reading stopped",
+                status=status,
+                limit=limit,
+            )
+        return out
+
+    def finish(self, *, room: int, status: int, limit: int) -> bytes:
+        out = self._z.flush()
+        if len(out) > room:
+            raise TooLarge(
+                f"the {self._encoding} response inflates past max_response_bytes={limit:,}", status=status, limit=limit
+            )
+        return out

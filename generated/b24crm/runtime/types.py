@@ -34,3 +34,6 @@ class RequestOptions:
     timeout: float | tuple[float, float] | None = None
     #: Attempts in total for this call (1 = no retry).
     max_attempts: int | None = None
+    #: Seconds one HTTP request of this call may take, from sending to the last byte of the answer (each
+    #: attempt and the re-send after a portal move or token refresh has its own); None: the client's.
+    deadline: float | None = None
