@@ -107,6 +107,13 @@ class Portal:
         return body
 
 
+def stored_history(emu: Emulator, entity_type_id: int = 2) -> list[dict[str, Any]]:
+    """The stage-history records the portal stored (the demo's deals moved through their funnels), as
+    opposed to the ``stage_history=N`` synthetic ones."""
+    rows = emu.portal.store.rows("history").values()
+    return [r for r in rows if r.get("ENTITY_TYPE_ID") == entity_type_id]
+
+
 @pytest.fixture(scope="session")
 def shared_emulator() -> Iterator[Emulator]:
     with Emulator(seed="demo", stage_history=1000) as emulator:

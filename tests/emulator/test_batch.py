@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from b24crm.runtime.phpquery import encode_query
-from tests.emulator.conftest import Portal
+from tests.emulator.conftest import Portal, stored_history
 
 
 def batch(portal: Portal, cmd: Any, halt: Any = 0, encoding: str = "json") -> Any:
@@ -24,7 +24,7 @@ def test_map_commands_and_result_maps(portal: Portal) -> None:
     )
     assert result["result"]["mode"] == 1
     assert len(result["result"]["stages"]) == 8
-    assert result["result_total"] == {"stages": 8, "history": 1000}
+    assert result["result_total"] == {"stages": 8, "history": 1000 + len(stored_history(portal.emu))}
     assert result["result_next"] == {"history": 50}
     assert set(result["result_time"]) == {"mode", "stages", "history"}
     assert result["result_error"] == {"bad": {"error": "", "error_description": "Status is not found."}}

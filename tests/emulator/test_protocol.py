@@ -149,7 +149,7 @@ def test_insufficient_scope(emu: Emulator) -> None:
 
 
 def test_method_not_found_and_error_body_without_time(portal: Portal) -> None:
-    reply = portal.call("crm.deal.list")
+    reply = portal.call("crm.nosuch.list")
     assert reply.status == 404
     assert reply.json == {"error": "ERROR_METHOD_NOT_FOUND", "error_description": "Method not found!"}
 

@@ -24,6 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
     parser.add_argument("--seed", choices=("demo", "empty"), default="demo")
     parser.add_argument("--stage-history", type=int, default=0, metavar="N", help="synthetic deal stage-history rows")
+    parser.add_argument("--deals", type=int, default=0, metavar="N", help="synthetic deals 1..N (large data)")
     parser.add_argument("--plan", default="unlimited", help="standard | enterprise | unlimited | BURST/RATE")
     parser.add_argument("--state", default=None, metavar="FILE", help="keep state in this SQLite file")
     parser.add_argument("--tls", action="store_true", help="serve HTTPS with a certificate made at start")
@@ -41,8 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Serve until interrupted (Ctrl+C or SIGTERM); 2 on bad arguments, 1 when the state file is in use."""
     args = build_parser().parse_args(argv)
-    if args.stage_history < 0 or args.token_ttl <= 0 or args.max_body_bytes < 0:
-        print("error: --stage-history and --max-body-bytes must be >= 0 and --token-ttl > 0", file=sys.stderr)
+    if args.stage_history < 0 or args.deals < 0 or args.token_ttl <= 0 or args.max_body_bytes < 0:
+        print("error: --stage-history, --deals and --max-body-bytes must be >= 0 and --token-ttl > 0", file=sys.stderr)
         return 2
     try:
         parse_plan(args.plan)
@@ -53,6 +54,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         emulator = Emulator(
             seed=args.seed,
             stage_history=args.stage_history,
+            deals=args.deals,
             plan=args.plan,
             state=args.state,
             tls=args.tls,

@@ -62,6 +62,7 @@ class Emulator:
         costs: Mapping[str, float] | None = None,
         credentials: Mapping[str, str] | None = None,
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+        deals: int = 0,
     ) -> None:
         """``credentials`` chooses secrets instead of random ones (e.g. canaries in leak tests): any of
         ``webhook_code``, ``client_id``, ``client_secret`` (used when the state has none yet) and
@@ -71,7 +72,9 @@ class Emulator:
         A ``state`` file is locked (``<state>.lock`` beside it) from here until :meth:`stop`: a second
         emulator on the same file raises :class:`~b24crm.testing.state.StateFileInUseError`.
 
-        ``max_body_bytes``: a request body above it gets 413 before it is read (docs/protocol.md#request-size)."""
+        ``max_body_bytes``: a request body above it gets 413 before it is read (docs/protocol.md#request-size).
+
+        ``deals``: deals 1..N made up on demand (memory flat in N; see :mod:`b24crm.testing.crm.store`)."""
         parse_plan(plan)  # fail early on a bad plan
         if max_body_bytes < 0:
             raise ValueError(f"max_body_bytes must be >= 0, got {max_body_bytes}")
@@ -84,6 +87,7 @@ class Emulator:
         self.portal = Portal(
             seed_kind=seed,
             stage_history=stage_history,
+            deals=deals,
             plan=plan,
             state=state,
             token_ttl=token_ttl,

@@ -99,7 +99,7 @@ def paginate(
         rows = [{k: v for k, v in r.items() if k in wanted} for r in rows]
     start = ctx.start if ctx.start is not None else 0
     if start == START_NO_COUNT:
-        return Result(rows[:PAGE_SIZE], total=0)
+        return Result(rows[:PAGE_SIZE], total=0, counted=False)
     offset = max(start, 0) // PAGE_SIZE * PAGE_SIZE
     page = rows[offset : offset + PAGE_SIZE]
     more = offset + PAGE_SIZE < len(rows)

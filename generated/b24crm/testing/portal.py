@@ -67,6 +67,7 @@ class Portal:
         *,
         seed_kind: str = "demo",
         stage_history: int = 0,
+        deals: int = 0,
         plan: str = "unlimited",
         state: str | None = None,
         token_ttl: int = 3600,
@@ -76,10 +77,11 @@ class Portal:
     ) -> None:
         self.seed_kind = seed_kind
         self.stage_history = stage_history
+        self.deals = deals
         self.store = Store(state)
         self.lock = self.store.lock
         if self.store.meta_get("seed") is None:
-            seed(self.store, seed_kind, stage_history)
+            seed(self.store, seed_kind, stage_history, deals)
         creds = self.store.meta_get("credentials")
         if creds is None:
             creds = {
@@ -144,7 +146,7 @@ class Portal:
         with self.lock:
             creds = self.store.meta_get("credentials")
             self.store.clear()
-            seed(self.store, self.seed_kind, self.stage_history)
+            seed(self.store, self.seed_kind, self.stage_history, self.deals)
             self.store.meta_set("credentials", creds)
             self.store.commit()
         self.handlers = dict(BUILTIN)
@@ -241,7 +243,8 @@ class Portal:
                 body["next"] = int(value.next)
             if value.total is not None:
                 body["total"] = int(value.total)
-                self.count("counted_pages")
+                if value.counted:
+                    self.count("counted_pages")
         else:
             body["result"] = value
         body["time"] = self.time_block(key, started, finished, cost)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from b24crm.testing.crm.seed import seed_crm
 from b24crm.testing.directory import default_items, entity_types, find_entity_type
 from b24crm.testing.methods.stagehistory import iso
 from b24crm.testing.state import Store
@@ -22,8 +23,8 @@ _T0_STORED = dt.datetime(2023, 6, 1, 9, 0, tzinfo=dt.UTC).timestamp()
 _TABLES = {"LEAD": "lead", "CONTACT": "contact", "COMPANY": "company", "1": "lead", "3": "contact", "4": "company"}
 
 
-def seed(store: Store, kind: str, stage_history: int = 0) -> None:
-    """Fill an empty store with the ``kind`` portal."""
+def seed(store: Store, kind: str, stage_history: int = 0, deals: int = 0) -> None:
+    """Fill an empty store with the ``kind`` portal (``deals``: synthetic deals 1..N, see crm.store)."""
     if kind not in SEEDS:
         raise ValueError(f"unknown seed {kind!r}; use one of {', '.join(SEEDS)}")
     store.meta_set("crm_mode", 1)
@@ -63,6 +64,7 @@ def seed(store: Store, kind: str, stage_history: int = 0) -> None:
     store.meta_set(
         "synthetic_history", {"base": base, "count": int(stage_history), "t0": _T0_SYNTHETIC, "categories": categories}
     )
+    seed_crm(store, kind, deals)
     store.meta_set("seed", kind)
     store.commit()
 

@@ -138,6 +138,11 @@ class Store:
         """A metadata value (deep-copied so callers cannot mutate state behind the store's back)."""
         return copy.deepcopy(self._meta.get(key, default))
 
+    def meta_peek(self, key: str) -> Any:
+        """The live metadata value, not a copy: for hot read paths that cache on its identity (every
+        :meth:`meta_set` stores a new object). Never mutate it."""
+        return self._meta.get(key)
+
     def meta_set(self, key: str, value: Any) -> None:
         """Set a metadata value."""
         self._meta[key] = copy.deepcopy(value)

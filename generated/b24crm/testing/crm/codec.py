@@ -1,0 +1,176 @@
+"""Values between the wire and the store: parse what a client sends, render what each API answers.
+
+The store keeps typed Python values (int, float, bool, str, lists, multifield dicts) under canonical names;
+the classic API renders them as PHP's classic proxies do (numbers as strings, ``Y``/``N``, money with two
+decimals), ``crm.item`` as typed JSON (numbers as numbers, booleans still ``Y``/``N`` as the docs' examples
+show). Keeping both renderings here means the naming table in :mod:`fields` is the only other place that
+knows how an object looks on the wire.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+from b24crm.testing.crm.fields import Field, parse_time
+from b24crm.testing.methods.common import php_intval
+
+__all__ = ["InvalidValue", "parse_value", "render_classic", "render_item"]
+
+_INT = re.compile(r"^\s*-?\d+\s*$")
+_TRUE = {"Y", "y", "1", "true", "TRUE", "True"}
+_FALSE = {"N", "n", "0", "false", "FALSE", "False", ""}
+
+
+class InvalidValue(ValueError):
+    """A value that does not fit its field; ``multiple`` marks a scalar sent to a multiple field."""
+
+    def __init__(self, field: Field, *, multiple: bool = False, got: str = "") -> None:
+        super().__init__(field.upper)
+        self.field = field
+        self.multiple = multiple
+        self.got = got
+
+
+def _php_type(value: Any) -> str:
+    """The PHP ``gettype`` word for a scalar (the server's 'got `type` instead' message)."""
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int):
+        return "integer"
+    if isinstance(value, float):
+        return "double"
+    return "string"
+
+
+def parse_value(field: Field, raw: Any, *, classic: bool) -> Any:
+    """A wire value as stored. Classic proxies coerce like PHP (``intval``, anything but ``Y`` is ``N``);
+    crm.item validates and raises :class:`InvalidValue` for what its field converter refuses."""
+    if field.multiple and field.kind != "multifield":
+        if isinstance(raw, dict):
+            raw = list(raw.values())
+        if not isinstance(raw, list):
+            if raw is None or raw == "":
+                return []
+            if not classic:
+                raise InvalidValue(field, multiple=True, got=_php_type(raw))
+            raw = [raw]
+        single = _SCALAR[field.kind]
+        return [v for v in (single(field, r, classic) for r in raw) if v is not None]
+    return _SCALAR[field.kind](field, raw, classic)
+
+
+def _int(field: Field, raw: Any, classic: bool) -> int | None:
+    if raw is None or raw == "":
+        return None
+    if isinstance(raw, bool):
+        return int(raw)
+    if isinstance(raw, int):
+        return raw
+    if isinstance(raw, float) and raw.is_integer():
+        return int(raw)
+    if isinstance(raw, str) and _INT.match(raw):
+        return int(raw)
+    if classic:
+        return php_intval(raw)
+    raise InvalidValue(field)
+
+
+def _float(field: Field, raw: Any, classic: bool) -> float | None:
+    if raw is None or raw == "":
+        return None
+    if isinstance(raw, (int, float)) and not isinstance(raw, bool):
+        return float(raw)
+    try:
+        return float(str(raw).strip())
+    except ValueError:
+        if classic:
+            return 0.0
+        raise InvalidValue(field) from None
+
+
+def _bool(field: Field, raw: Any, classic: bool) -> bool | None:
+    if raw is None:
+        return None
+    if isinstance(raw, bool):
+        return raw
+    text = str(raw)
+    if text in _TRUE:
+        return True
+    if text in _FALSE or classic:
+        return False
+    raise InvalidValue(field)
+
+
+def _time(field: Field, raw: Any, classic: bool) -> str | None:
+    if raw is None or raw == "":
+        return None
+    if parse_time(raw) is None:
+        raise InvalidValue(field)
+    return str(raw)
+
+
+def _str(field: Field, raw: Any, classic: bool) -> Any:
+    if field.dynamic:
+        return raw  # user fields keep what was sent (a list for a multiple field, a map for a file)
+    if raw is None:
+        return None
+    if isinstance(raw, (dict, list)):
+        raise InvalidValue(field)
+    if isinstance(raw, bool):
+        return "1" if raw else ""
+    return str(raw)
+
+
+def _multifield(field: Field, raw: Any, classic: bool) -> Any:
+    return raw  # merged with the stored values by the store (IDs, DELETE), see ObjectStore.update
+
+
+_SCALAR: dict[str, Callable[[Field, Any, bool], Any]] = {
+    "int": _int,
+    "float": _float,
+    "bool": _bool,
+    "date": _time,
+    "datetime": _time,
+    "str": _str,
+    "multifield": _multifield,
+}
+
+
+def render_classic(field: Field, value: Any) -> Any:
+    """A stored value as classic proxies answer it."""
+    if value is None:
+        return None
+    kind = field.kind
+    if kind == "multifield":
+        return [
+            {"ID": str(m["ID"]), "VALUE_TYPE": m.get("VALUE_TYPE", ""), "VALUE": m["VALUE"], "TYPE_ID": field.upper}
+            for m in value
+        ]
+    if isinstance(value, list):
+        return [_classic_scalar(kind, v) for v in value]
+    return _classic_scalar(kind, value)
+
+
+def _classic_scalar(kind: str, value: Any) -> Any:
+    if kind == "bool":
+        return "Y" if value else "N"
+    if kind == "float":
+        return f"{float(value):.2f}"
+    if kind == "int" or (isinstance(value, (int, float)) and not isinstance(value, bool)):
+        return str(value)
+    return value
+
+
+def render_item(field: Field, value: Any) -> Any:
+    """A stored value as crm.item answers it (typed; booleans ``Y``/``N``)."""
+    if value is None:
+        return [] if field.multiple else None
+    if field.kind == "bool":
+        return "Y" if value else "N"
+    if field.kind == "int" and isinstance(value, str):
+        return php_intval(value)
+    if field.kind == "float" and not isinstance(value, float):
+        return float(value)
+    return value
