@@ -80,7 +80,10 @@ class ClientOptions(TypedDict, total=False):
     ca_certs: str | None
     on_portal_moved: Callable[[str, str], None] | None
     pool_maxsize: int
+    #: Seconds one HTTP request may take, from sending to the last byte of the answer (default 120.0,
+    #: ``transport.DEFAULT_DEADLINE``); ``timeout`` bounds each socket operation. Per call: RequestOptions.
     deadline: float
+    #: Bytes of a response body read at most, counted after inflating (default 64 MiB); more: ResponseTooLarge.
     max_response_bytes: int
     logger: logging.Logger | None
     operating_limit: float
