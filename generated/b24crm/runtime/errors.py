@@ -225,22 +225,7 @@ class TransportError(B24Error):
 class StoreUnavailableError(B24Error):
     """A shared store (the Redis limiter or token store, a token file's lock) could not be used in time.
 
-    Raised before anything is sent, so ``may_have_run`` is always False and any call may be repeated once
-    the store is back. Which store failures raise it and which fall back is the client's
-    ``store_policy`` (README, "Running several workers").
-    """
-
-    may_have_run = False
-
-    def __init__(self, store: str, message: str) -> None:
-        self.store = store
-        super().__init__(f"{store}: {message}; nothing was sent to the portal")
-
-
-class StoreUnavailableError(B24Error):
-    """A shared store (the Redis limiter or token store, a token file's lock) could not be used in time.
-
-    Raised before anything is sent, so ``may_have_run`` is always False and any call may be repeated once
+    Raised before the call runs, so ``may_have_run`` is always False and any call may be repeated once
     the store is back. Which store failures raise it and which fall back is the client's
     ``on_store_unavailable`` option (README, "Running several workers").
     """
@@ -249,7 +234,7 @@ class StoreUnavailableError(B24Error):
 
     def __init__(self, store: str, message: str) -> None:
         self.store = store
-        super().__init__(f"{store}: {message}; nothing was sent to the portal")
+        super().__init__(f"{store}: {message}; the call did not run")
 
 
 class BatchError(B24Error):
