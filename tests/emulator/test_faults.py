@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import gzip
 import http.client
 import json
+import socket
 import time
 
 import pytest
@@ -178,3 +180,45 @@ def test_batch_fault_via_control_endpoint(portal: Portal) -> None:
     assert listed[0]["in_batch"] is True and listed[0]["kind"] == "operation_time_limit"
     result = portal.ok("batch", {"cmd": _three("CE")}, "form")["result"]
     assert result["result_error"]["b"]["error"] == "OPERATION_TIME_LIMIT"
+
+
+def _raw_exchange(emu: Emulator, path: str) -> bytes:
+    """One GET on a fresh socket, everything the emulator sends back until it closes or goes quiet."""
+    host, port = emu.base_url.rsplit("/", 1)[-1].split(":")
+    with socket.create_connection((host, int(port)), timeout=5) as sock:
+        sock.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    return data
+
+
+def test_bad_headers_sends_a_line_that_is_no_header(portal: Portal) -> None:
+    portal.emu.faults.add(method="crm.settings.mode.get", kind="bad_headers")
+    head, _, body = _raw_exchange(portal.emu, portal.prefix + "crm.settings.mode.get").partition(b"\r\n\r\n")
+    assert b"\r\nX Broken header line: 1" in head  # no colon after a token: not a header field
+    assert json.loads(body)["result"] == 1
+
+
+def test_gzip_bomb_inflates_to_size(portal: Portal) -> None:
+    portal.emu.faults.add(method="crm.settings.mode.get", kind="gzip_bomb", size=3_000_000)
+    reply = portal.call("crm.settings.mode.get")
+    assert reply.headers["content-encoding"] == "gzip" and len(reply.raw) < 20_000
+    inflated = gzip.decompress(reply.raw)
+    assert len(inflated) == 3_000_000 and json.loads(inflated)["result"] == 1  # the answer, then whitespace
+
+
+def test_drip_sends_the_whole_answer_in_pieces(portal: Portal) -> None:
+    add_fault(portal.emu, method="crm.settings.mode.get", kind="drip", seconds=0.05)
+    reply = portal.call("crm.settings.mode.get")
+    assert reply.status == 200 and reply.json["result"] == 1
+
+
+def test_moved_with_another_status(portal: Portal) -> None:
+    add_fault(portal.emu, method="crm.settings.mode.get", kind="moved", status=307)
+    reply = portal.call("crm.settings.mode.get")
+    assert reply.status == 307 and reply.headers["location"].startswith(portal.emu.alternate_base_url)
+    bad = Raw(portal.emu.base_url).request(
+        "POST", "/_emulator/faults", b'{"kind": "moved", "status": 200}', portal.emu.control_headers
+    )
+    assert bad.status == 400 and "redirect status" in bad.raw.decode()
