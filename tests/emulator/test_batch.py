@@ -1,4 +1,4 @@
-"""batch: command forms, references, halt, the 50 cap, nested batch, result_* maps (protocol.md §4)."""
+"""batch: command forms, references, halt, the 50 cap, nested batch, result_* maps (docs/protocol.md#batch)."""
 
 from __future__ import annotations
 

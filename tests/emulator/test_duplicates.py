@@ -1,4 +1,4 @@
-"""findbycomm, mergeBatch, volatileType.* (protocol.md §10 and the VolatileType controller)."""
+"""findbycomm, mergeBatch, volatileType.* (docs/protocol.md#crm-duplicates and the VolatileType controller)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""crm.enum.*, crm.multifield.fields, crm.settings.mode.get: the docs' tables (protocol.md §11)."""
+"""crm.enum.*, crm.multifield.fields, crm.settings.mode.get: the docs' tables (docs/protocol.md#crm-enums)."""
 
 from __future__ import annotations
 

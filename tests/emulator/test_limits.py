@@ -1,4 +1,7 @@
-"""Leaky bucket (503 QUERY_LIMIT_EXCEEDED) and operating time (429 OPERATION_TIME_LIMIT), protocol.md §5."""
+"""Leaky bucket (503 QUERY_LIMIT_EXCEEDED) and operating time (429 OPERATION_TIME_LIMIT).
+
+docs/protocol.md#rate-limit, #operating-limit.
+"""
 
 from __future__ import annotations
 

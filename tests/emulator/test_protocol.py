@@ -1,4 +1,7 @@
-"""The wire protocol: URL forms, encodings, merging, auth failures, envelopes, PHP JSON (protocol.md §1, §2)."""
+"""The wire protocol: URL forms, encodings, merging, auth failures, envelopes, PHP JSON.
+
+docs/protocol.md#url-forms, #envelope.
+"""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
-"""How the emulator reads a request before dispatch: percent-encoded method names in the path (protocol.md
-§1.1) and PHP's ``max_input_vars`` cap on form and query input (§1.3; b24crm.testing.phpinput)."""
+"""How the emulator reads a request before dispatch: percent-encoded method names in the path
+(docs/protocol.md#url-forms) and PHP's ``max_input_vars`` cap on form and query input
+(docs/protocol.md#input-variable-cap; b24crm.testing.phpinput)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""crm.stagehistory.list: D7 paging, filters, order, select, synthetic volume (protocol.md §3, §7.2, §9)."""
+"""crm.stagehistory.list: D7 paging, filters, order, select, synthetic volume.
+
+docs/protocol.md#paging, #crm-filters, #crm-stagehistory.
+"""
 
 from __future__ import annotations
 

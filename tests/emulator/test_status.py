@@ -1,4 +1,7 @@
-"""crm.status.*: directories, prefixes, system items, filter/order rules (protocol.md §7.4, §8)."""
+"""crm.status.*: directories, prefixes, system items, filter/order rules.
+
+docs/protocol.md#crm-status.
+"""
 
 from __future__ import annotations
 
