@@ -48,9 +48,8 @@ def _run(portal: Emulator, limiter_store: str | None) -> tuple[list[dict[str, An
     ]
     results = run_workers(jobs)
     checker = portal.client(rate_limit="off")
-    stored = Counter(
-        s.status_id for s in checker.crm.status.list(filter={"ENTITY_ID": STATUS_ENTITY}) if s.status_id.startswith("ZZW")
-    )
+    statuses = checker.crm.status.list(filter={"ENTITY_ID": STATUS_ENTITY})
+    stored = Counter(s.status_id for s in statuses if s.status_id.startswith("ZZW"))
     return results, stored
 
 

@@ -116,7 +116,8 @@ def _tokens(job: dict[str, Any]) -> dict[str, Any]:
     _wait_for_parent()  # the parent expires every access token here
     calls()
     auth: Any = client._auth
-    return {"ok": ok, "errors": errors, "on_tokens": len(refreshed), "refreshes": auth.refreshes, "adopted": auth.adopted}
+    counts = {"on_tokens": len(refreshed), "refreshes": auth.refreshes, "adopted": auth.adopted}
+    return {"ok": ok, "errors": errors, **counts}
 
 
 def _store(job: dict[str, Any]) -> dict[str, Any]:
