@@ -10,7 +10,7 @@ from typing import Any
 
 from codegen import ir
 from codegen.load import LoadedSpec
-from codegen.naming import constant, pascal, snake
+from codegen.naming import FIELD_RESERVED, NAME_RESERVED, constant, pascal, snake
 
 #: Schema keywords the runtime validator reads; everything else is dropped from embedded request schemas.
 VALIDATION_KEYWORDS = frozenset(
@@ -169,6 +169,7 @@ class _Builder:
         return "Any"
 
     def enum(self, schema: Mapping[str, Any]) -> ir.EnumDef:
+        schema = self.spec.component(schema)
         name = schema["title"]
         if name in self.enums:
             return self.enums[name]
@@ -188,6 +189,7 @@ class _Builder:
         return enum_def
 
     def model(self, schema: Mapping[str, Any], *, request: bool) -> str:
+        schema = self.spec.component(schema)  # the component itself, not a use of it with its own description
         name: str = schema["title"]
         if name in self.models:
             return name
@@ -210,7 +212,7 @@ class _Builder:
                     expr += " | None"
             fields.append(
                 ir.Field(
-                    py_name=snake(wire),
+                    py_name=snake(wire, FIELD_RESERVED),
                     wire_name=wire,
                     type_expr=expr,
                     default_expr=default,
@@ -314,8 +316,8 @@ class _Builder:
         return ir.Method(
             wire_name=name,
             const_name=constant(name),
-            py_name=snake(segments[-1]),
-            namespace=tuple(snake(s) for s in segments[:-1]),
+            py_name=snake(segments[-1], NAME_RESERVED),
+            namespace=tuple(snake(s, NAME_RESERVED) for s in segments[:-1]),
             summary=summary,
             summary_expr=repr(summary),
             doc_lines=tidy(doc),
@@ -408,9 +410,13 @@ def build(spec: LoadedSpec) -> ir.Package:
 
     # Namespaces: every method's dotted prefix, with its child namespaces and its methods.
     paths: set[tuple[str, ...]] = set()
+    #: Python path -> the wire spelling of its segments, for docstrings (``crm.duplicate.volatileType``).
+    wire_paths: dict[tuple[str, ...], str] = {}
     for m in methods:
+        wire_segments = m.wire_name.split(".")[:-1]
         for depth in range(1, len(m.namespace) + 1):
             paths.add(m.namespace[:depth])
+            wire_paths.setdefault(m.namespace[:depth], ".".join(wire_segments[:depth]))
     namespaces = []
     for path in sorted(paths):
         children = tuple(
@@ -426,7 +432,7 @@ def build(spec: LoadedSpec) -> ir.Package:
                 path=path,
                 class_name=pascal(".".join(path)) + "Api",
                 batch_class_name=pascal(".".join(path)) + "BatchApi",
-                doc=f"``{'.'.join(path)}.*`` methods.",
+                doc=f"``{wire_paths[path]}.*`` methods.",
                 children=children,
                 methods=own,
             )

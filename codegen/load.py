@@ -30,9 +30,16 @@ class LoadedSpec:
     #: Every spec file as read (file name -> raw YAML data), for checks on the unresolved text.
     raw_files: dict[str, Any]
     sha256: str
+    #: id(node) -> the component it is a use of, for a ``$ref`` with sibling annotations (a property's own
+    #: ``description`` beside the ref): the node carries the use's text, the target keeps its own identity.
+    ref_targets: dict[int, Any] = attrs.field(factory=dict)
 
     def where(self, node: object) -> str:
         return self.locations.get(id(node), "<unknown>")
+
+    def component(self, node: Any) -> Any:
+        """The named schema ``node`` refers to (itself when it is not a ``$ref`` use with annotations)."""
+        return self.ref_targets.get(id(node), node)
 
 
 def _escape(token: str) -> str:
@@ -50,6 +57,7 @@ class _Resolver:
         self.cache: dict[tuple[str, str], Any] = {}
         self.locations: dict[int, str] = {}
         self.active: set[tuple[str, str]] = set()
+        self.ref_targets: dict[int, Any] = {}
 
     def file(self, name: str) -> Any:
         if name not in self.files:
@@ -103,6 +111,7 @@ class _Resolver:
                 # target's `properties` object, which is how the builder knows it is the same model.
                 merged = {**resolved, **siblings}
                 self.locations[id(merged)] = where
+                self.ref_targets[id(merged)] = resolved
                 return merged
             return resolved
         if isinstance(node, dict):
@@ -136,4 +145,5 @@ def load(root: Path) -> LoadedSpec:
         locations=resolver.locations,
         raw_files=dict(resolver.files),
         sha256=digest.hexdigest(),
+        ref_targets=resolver.ref_targets,
     )

@@ -6,7 +6,6 @@ SpecError lists them all, so a curator fixes a broken spec in one round.
 
 from __future__ import annotations
 
-import keyword
 import re
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -16,7 +15,7 @@ from openapi_spec_validator.validation.exceptions import OpenAPIValidationError
 
 from codegen.diagnostics import Diagnostic, SpecError
 from codegen.load import LoadedSpec
-from codegen.naming import snake
+from codegen.naming import FIELD_RESERVED, NAME_RESERVED, snake
 
 #: The extensions spec/README.md defines, and where each may appear.
 EXTENSIONS = frozenset(
@@ -76,7 +75,9 @@ UNSUPPORTED_KEYWORDS = frozenset(
     {"oneOf", "anyOf", "not", "$defs", "patternProperties", "prefixItems", "dependentSchemas"}
 )
 #: Client attributes a root namespace must not shadow.
-CLIENT_ATTRIBUTES = frozenset({"call", "call_raw", "batch", "close", "from_webhook", "from_oauth"})
+CLIENT_ATTRIBUTES = frozenset(
+    {"call", "call_raw", "batch", "close", "from_webhook", "from_oauth", "portal", "iter_all"}
+)
 _CLASS_NAME = re.compile(r"^[A-Z][A-Za-z0-9]*$")
 
 
@@ -128,7 +129,7 @@ def _schema_keys(schema: Any, where: str, locations: Mapping[int, str]) -> Itera
     if not isinstance(schema, Mapping):
         return
     loc = locations.get(id(schema), where)
-    yield from _unexpected(schema, SCHEMA_KEYS, loc, "a schema")
+    yield from _unexpected(schema, SCHEMA_KEYS | UNSUPPORTED_KEYWORDS, loc, "a schema")  # those get their own
     for wire, sub in (schema.get("properties") or {}).items():
         yield from _schema_keys(sub, f"{loc}/properties/{wire}", locations)
     for key in ("items", "additionalProperties", "if", "then", "else"):
@@ -224,6 +225,8 @@ def _rules(spec: LoadedSpec) -> Iterator[Diagnostic]:
     methods: dict[tuple[str, ...], set[str]] = {}
     #: namespace -> its paginated methods: each one gets the namespace's single ``iter_all()``.
     paged: dict[tuple[str, ...], list[str]] = {}
+    #: root namespace -> where it is first used, for diagnostics.
+    ns_where: dict[str, str] = {}
 
     def schema_checks(schema: Any, where: str, direction: str) -> Iterator[Diagnostic]:
         if not isinstance(schema, Mapping):
@@ -260,7 +263,7 @@ def _rules(spec: LoadedSpec) -> Iterator[Diagnostic]:
         if is_model:
             py_names: dict[str, str] = {}
             for wire, sub in schema["properties"].items():
-                py = snake(wire)
+                py = snake(wire, FIELD_RESERVED)
                 if py in py_names:
                     yield Diagnostic(loc, f"properties {py_names[py]!r} and {wire!r} both become {py!r} in Python")
                 py_names[py] = wire
@@ -321,11 +324,12 @@ def _rules(spec: LoadedSpec) -> Iterator[Diagnostic]:
             if not isinstance(op.get(key), bool):
                 yield Diagnostic(oloc, f"{key} must be true or false")
         segments = name.split(".")
-        if any(not s or keyword.iskeyword(snake(s)) for s in segments):
+        if any(not s or not snake(s, NAME_RESERVED).isidentifier() for s in segments):
             yield Diagnostic(oloc, "every dot-segment of the method name must be a non-empty name")
         for depth in range(1, len(segments)):
-            namespaces.setdefault(tuple(segments[: depth - 1]), set()).add(snake(segments[depth - 1]))
-        methods.setdefault(tuple(segments[:-1]), set()).add(snake(segments[-1]))
+            namespaces.setdefault(tuple(segments[: depth - 1]), set()).add(snake(segments[depth - 1], NAME_RESERVED))
+            ns_where.setdefault(snake(segments[depth - 1], NAME_RESERVED), f"{oloc} ({name})")
+        methods.setdefault(tuple(segments[:-1]), set()).add(snake(segments[-1], NAME_RESERVED))
         body = op.get("requestBody")
         params: Mapping[str, Any] = {}
         if body is not None:
@@ -370,7 +374,9 @@ def _rules(spec: LoadedSpec) -> Iterator[Diagnostic]:
             yield Diagnostic(".".join((*ns, name)), "is both a namespace and a method")
         if not ns:
             for name in sorted(children & CLIENT_ATTRIBUTES):
-                yield Diagnostic(name, "a root namespace would shadow a Client attribute")
+                yield Diagnostic(
+                    ns_where.get(name, name), f"the root namespace {name!r} would shadow a Client attribute"
+                )
 
 
 def _pagination_checks(

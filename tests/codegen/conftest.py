@@ -22,6 +22,11 @@ FIXTURES = Path(__file__).resolve().parent / "fixtures"
 # Generated snapshot files are .py: never collect them as tests.
 collect_ignore_glob = ["__snapshots__/*"]
 
+#: The real spec's table of error kinds: every fragment spec shares it, as every real spec does.
+ERROR_KINDS: dict[str, Any] = yaml.safe_load((ROOT / "spec" / "openapi.yaml").read_text(encoding="utf-8"))[
+    "x-b24-error-kinds"
+]
+
 ENVELOPE_TIME = {"type": "object", "title": "Time", "properties": {"start": {"type": "number"}}}
 
 
@@ -83,6 +88,7 @@ def write_spec(
         "openapi": "3.1.0",
         "info": {"title": "Fragment", "version": "1.0.0"},
         "paths": {},
+        "x-b24-error-kinds": copy.deepcopy(ERROR_KINDS),
     }
     for op in operations:
         path = "/" + op["operationId"]

@@ -68,7 +68,7 @@ def test_every_method_has_a_complete_section(text: str) -> None:
         for p in m.params:
             assert f"| `{p.wire_name}` | `{p.py_name}` |" in section, (m.wire_name, p.wire_name)
         for e in m.errors:
-            assert f"| `{e.class_name}` |" in section
+            assert f"| `{e}` |" in section
         example = re.search(r"```json\n(.*?)\n```", section, flags=re.DOTALL)
         assert example is not None, m.wire_name
         assert json.loads(example[1]) == op["responses"]["200"]["content"]["application/json"]["example"]

@@ -322,7 +322,7 @@ def test_error_classes_from_rows_deduplicated_and_sorted(op: Op, build_fragment:
         system_errors=[
             error_row(
                 "QueryLimitExceededError",
-                kind="rate_limited",
+                kind="throttled",
                 status=503,
                 code="QUERY_LIMIT_EXCEEDED",
                 message="Too many requests",
@@ -337,22 +337,24 @@ def test_error_classes_from_rows_deduplicated_and_sorted(op: Op, build_fragment:
     limit = pkg.errors[0]
     assert (limit.code_expr, limit.message_expr, limit.status) == ("'QUERY_LIMIT_EXCEEDED'", "'Too many requests'", 503)
     assert limit.meaning_expr == "'QueryLimitExceededError happened'"
-    assert [e.class_name for e in method(pkg, "crm.thing.get").errors] == [
-        "ThingAccessDeniedError",
-        "ThingNotFoundError",
-    ]
-    assert [e.class_name for e in pkg.system_errors] == ["QueryLimitExceededError"]
+    assert list(method(pkg, "crm.thing.get").errors) == ["ThingAccessDeniedError", "ThingNotFoundError"]
+    assert list(pkg.system_errors) == ["QueryLimitExceededError"]
+    assert (limit.kind, pkg.errors[2].kind) == ("throttled", "not_found")
 
 
 @pytest.mark.parametrize(
     ("kind", "base"),
     [
-        ("rate_limited", "RateLimited"),
+        ("throttled", "RateLimited"),
+        ("operating_limit", "RateLimited"),
+        ("token_expired", "AuthError"),
         ("auth", "AuthError"),
         ("access_denied", "AccessDenied"),
+        ("blocked", "Blocked"),
         ("not_found", "NotFound"),
         ("invalid_params", "InvalidParams"),
-        ("server_error", "ServerError"),
+        ("transient", "ServerError"),
+        ("failed", "ServerError"),
     ],
 )
 def test_error_kinds_pick_the_runtime_base(op: Op, build_fragment: Build, kind: str, base: str) -> None:

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from codegen.naming import constant, pascal, snake
+from codegen.naming import FIELD_RESERVED, NAME_RESERVED, PARAMETER_RESERVED, constant, pascal, snake
 
 
 @pytest.mark.parametrize(
@@ -38,13 +38,16 @@ from codegen.naming import constant, pascal, snake
         ("None", "none"),  # lower-cased, so no longer a keyword
         ("self", "self_"),
         ("request_options", "request_options_"),
-        ("additional_properties", "additional_properties_"),
+        ("limit", "limit_"),
+        ("progress", "progress_"),
+        ("afterId", "after_id_"),
         ("1C", "f_1_c"),  # a digit then a capital is a word boundary too
         ("", "f_"),
         ("%", "f_"),
     ],
 )
 def test_snake(wire: str, python: str) -> None:
+    """Parameter names (the default role); the reserved ones are the runtime's and the templates' own."""
     assert snake(wire) == python
 
 
@@ -103,3 +106,18 @@ def test_pascal_and_constant_are_identifiers(segments: list[str]) -> None:
     dotted = ".".join(segments)
     assert pascal(dotted).isidentifier() and pascal(dotted)[0].isupper()
     assert constant(dotted).isidentifier() and constant(dotted) == constant(dotted).upper()
+
+
+@pytest.mark.parametrize(
+    ("wire", "reserved", "python"),
+    [
+        ("additional_properties", FIELD_RESERVED, "additional_properties_"),
+        ("limit", FIELD_RESERVED, "limit"),  # a model field may be called limit: nothing else is
+        ("class", FIELD_RESERVED, "class_"),
+        ("class", NAME_RESERVED, "class_"),
+        ("limit", NAME_RESERVED, "limit"),
+        ("additional_properties", PARAMETER_RESERVED, "additional_properties"),
+    ],
+)
+def test_reserved_names_by_role(wire: str, reserved: frozenset[str], python: str) -> None:
+    assert snake(wire, reserved) == python
