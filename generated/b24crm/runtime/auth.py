@@ -394,7 +394,7 @@ class OAuthAuth:
         if self._on_tokens is not None:
             try:
                 self._on_tokens(tokens)
-            except Exception as exc:  # the refresh itself succeeded; do not fail the user's call over storage
+            except Exception as exc:  # noqa: BLE001 - the refresh succeeded; do not fail the call over storage
                 # No traceback: its frames and the exception's text (a failed INSERT, say) hold the tokens.
                 log.error(
                     "b24crm: on_tokens callback failed (%s: %s); the new tokens are only in memory",
