@@ -15,6 +15,7 @@ from typing import IO, Any
 from urllib.parse import quote
 
 ENV_WEBHOOK = "B24_WEBHOOK_URL"
+ENV_LIMITER_STORE = "B24_LIMITER_STORE"
 
 #: Exit codes: 0 ok, 1 the portal or transport failed, 2 bad usage or bad parameters, 130 interrupted.
 EXIT_FAILED = 1
@@ -24,6 +25,12 @@ EXIT_USAGE = 2
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="b24crm", description="Bitrix24 CRM REST from the command line.")
     parser.add_argument("--webhook", help=f"incoming webhook URL (default: ${ENV_WEBHOOK})")
+    parser.add_argument(
+        "--limiter-store",
+        metavar="URL",
+        help=f"share the portal's rate limits with other workers, e.g. redis://127.0.0.1:6379/0 (default: "
+        f"${ENV_LIMITER_STORE}, else this process only; needs b24crm[redis])",
+    )
     parser.add_argument("--debug", action="store_true", help="log every request to stderr (secrets redacted)")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -78,7 +85,11 @@ def _client(args: argparse.Namespace) -> Any:
     url = args.webhook or os.environ.get(ENV_WEBHOOK)
     if not url:
         raise ValueError(f"no webhook: pass --webhook URL or set {ENV_WEBHOOK}")
-    return Client.from_webhook(url)
+    store = args.limiter_store or os.environ.get(ENV_LIMITER_STORE) or None
+    try:
+        return Client.from_webhook(url, limiter_store=store)
+    except ImportError as exc:  # redis:// without the extra installed
+        raise ValueError(str(exc)) from None
 
 
 def _print_json(value: Any, out: IO[str]) -> None:
