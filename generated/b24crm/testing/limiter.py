@@ -48,6 +48,10 @@ class LeakyBucket:
     counted, so from empty X + 1 requests pass (the last one takes the counter to X + 1, above X) and the
     X + 2nd is refused: on the standard plan 51 pass and the 52nd gets 503. (Refusing the 51st, as this class
     once did, gave the official JS SDK — default limiter X = 50, Y = 2 — a 503 at request 51 every time.)
+
+    A portal has one (``Portal.bucket``), and every webhook and OAuth app of it counts into that one — "If
+    several applications on a single server work with the same Bitrix24, they share a common request rate
+    limit" — so several worker processes with different credentials meet the same limit as on a real portal.
     """
 
     def __init__(self, limits: tuple[int, float] | None) -> None:
