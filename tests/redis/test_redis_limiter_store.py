@@ -4,7 +4,9 @@ operating-time state, key expiry, atomicity across connections, and the clock th
 from __future__ import annotations
 
 import logging
+import multiprocessing
 import threading
+from typing import Any
 
 import pytest
 import redis
@@ -164,3 +166,24 @@ def test_store_urls_in_messages_never_show_the_password() -> None:
 def test_an_unknown_policy_is_refused() -> None:
     with pytest.raises(ValueError, match="on_store_unavailable must be one of local, wait, error"):
         RedisLimiterStore("redis://127.0.0.1:1/0", on_unavailable="ignore")  # type: ignore[arg-type]
+
+
+def _reserve_in_child(url: str, store: RedisLimiterStore, out: Any) -> None:
+    out.put(store.reserve("bucket:fork", 5, SLOW, 0.0))
+
+
+def test_a_forked_child_uses_the_store_even_if_a_parent_thread_held_its_lock(redis_url: str) -> None:
+    store = RedisLimiterStore(redis_url)
+    store.reserve("bucket:fork", 5, SLOW, 0.0)  # the parent's connection is pooled now
+    context = multiprocessing.get_context("fork")
+    out = context.Queue()
+    with store._state_lock:  # as if another parent thread were in the middle of a decision at the fork
+        child = context.Process(target=_reserve_in_child, args=(redis_url, store, out))
+        child.start()
+        child.join(30)
+    assert child.exitcode == 0
+    assert out.get(timeout=5) == 0.0
+    assert store.reserve("bucket:fork", 5, SLOW, 0.0) == 0.0
+    assert store.reserve("bucket:fork", 5, SLOW, 0.0) == 0.0
+    assert store.reserve("bucket:fork", 5, SLOW, 0.0) == 0.0
+    assert store.reserve("bucket:fork", 5, SLOW, 0.0) == pytest.approx(1000.0, abs=1.0)  # the child's counted

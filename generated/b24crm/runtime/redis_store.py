@@ -35,6 +35,7 @@ import urllib.parse
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from b24crm.runtime import forksafe
 from b24crm.runtime.auth import Tokens
 from b24crm.runtime.errors import StoreUnavailableError
 from b24crm.runtime.limits import OPERATING_WINDOW_SECONDS
@@ -223,6 +224,13 @@ class RedisLimiterStore(_RedisBase):
         self._lost = False  # Redis failed since the last success: a bucket it lost is assumed full
         #: Decisions taken from the local state because Redis was unavailable (for tests and stats).
         self.fallbacks = 0
+        forksafe.register(self)
+
+    def after_fork_in_child(self) -> None:
+        """Fresh locks and fall-back state in a forked child (redis-py opens new connections by itself)."""
+        self._state_lock = threading.Lock()
+        self._local = InMemoryLimiterStore()
+        self._filled = set()
 
     # -- the policy --------------------------------------------------------------------------------------
     def _degraded(self) -> bool:

@@ -26,6 +26,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
+from b24crm.runtime import forksafe
 from b24crm.runtime.auth import Tokens
 from b24crm.runtime.errors import StoreUnavailableError
 
@@ -104,6 +105,16 @@ class FileTokenStore:
         self._thread_lock = threading.RLock()
         self._depth = 0
         self._fd: int | None = None
+        forksafe.register(self)
+
+    def after_fork_in_child(self) -> None:
+        """A fresh thread lock, and no claim on a file lock a parent thread held at the fork (the parent
+        still holds it through its own descriptor)."""
+        if self._fd is not None:
+            os.close(self._fd)
+        self._thread_lock = threading.RLock()
+        self._depth = 0
+        self._fd = None
 
     def __repr__(self) -> str:
         return f"FileTokenStore({str(self.path)!r})"
