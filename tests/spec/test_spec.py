@@ -265,6 +265,22 @@ def test_protocol_anchors_are_the_documented_ones() -> None:
     assert "This document is the emulator's specification" in text
 
 
+def test_every_protocol_anchor_cited_in_the_repository_exists() -> None:
+    """``docs/protocol.md#<anchor>`` in the spec, the code, the docs and the tests names a defined section."""
+    anchors = protocol_anchors()
+    cited: dict[str, str] = {}
+    for folder in ("spec", "codegen", "generated", "docs", "tests", "README.md"):
+        base = ROOT / folder
+        for path in [base] if base.is_file() else sorted(base.rglob("*")):
+            if path.suffix not in (".py", ".md", ".yaml", ".jinja") or not path.is_file():
+                continue
+            for name in re.findall(r"docs/protocol\.md#([a-z0-9-]+)", path.read_text(encoding="utf-8")):
+                cited.setdefault(name, str(path.relative_to(ROOT)))
+    assert len(cited) > 10
+    unknown = {name: where for name, where in cited.items() if name not in anchors}
+    assert not unknown, f"docs/protocol.md has no such anchor (first use): {unknown}"
+
+
 @attrs.frozen
 class _Pages:
     """Parsed pages of the checkout, with rendered copies standing in for includes the checkout lacks."""
