@@ -39,6 +39,18 @@ VALIDATION_KEYWORDS = frozenset(
     }
 )
 DOC_WIDTH = 100
+_SCALARS = {"integer": "int", "number": "float", "boolean": "bool"}
+_ENUMS = ir.Import("b24crm", "enums")
+_MODELS = ir.Import("b24crm", "models")
+_SEQUENCE = ir.named("Sequence", ir.Import("collections.abc", "Sequence"))
+_UNSET_TYPE = ir.named("Unset", ir.Import("b24crm.runtime.types", "Unset"))
+_UNSET = ir.Expr("UNSET", frozenset({ir.Import("b24crm.runtime.types", "UNSET")}))
+_NONE_DEFAULT = ir.Expr("None")
+_BATCH_REF = ir.named("BatchRef", ir.Import("b24crm.runtime.batch", "BatchRef"))
+
+
+def _mapping(inner: ir.TypeExpr) -> ir.TypeExpr:
+    return ir.generic(ir.named("Mapping", ir.Import("collections.abc", "Mapping")), ir.named("str"), inner)
 
 
 def _types(schema: Mapping[str, Any]) -> list[str]:
@@ -106,67 +118,66 @@ class _Builder:
 
     def type_expr(
         self, schema: Mapping[str, Any], *, request: bool, qualified: bool, deps: set[str] | None = None
-    ) -> str:
+    ) -> ir.TypeExpr:
         """The Python annotation for ``schema`` (without the request-side ``| Unset``)."""
         types = _types(schema)
         nullable = "null" in types
         wire_type = schema.get("x-b24-wire-type")
-        base: str
+        base: ir.TypeExpr
         if "enum" in schema and schema.get("title"):
             enum_def = self.enum(schema)
-            raw = enum_def.base
-            base = f"enums.{enum_def.name} | {raw}"
+            base = ir.named(f"enums.{enum_def.name}", _ENUMS).or_(ir.named(enum_def.base))
         elif "properties" in schema:
             name = self.model(schema, request=request)
             if deps is not None:
                 deps.add(name)
-            base = f"models.{name}" if qualified else name
+            base = ir.named(f"models.{name}", _MODELS) if qualified else ir.named(name)
             if request:
-                base += " | Mapping[str, Any]"
+                base = base.or_(_mapping(ir.ANY))
         elif wire_type == "numeric-string":
-            base = "int"
+            base = ir.named("int")
         elif wire_type == "yn-bool":
-            base = "bool"
+            base = ir.named("bool")
         else:
             concrete = [t for t in types if t != "null"]
             if "object" in concrete:
                 concrete = ["object"]
             if len(concrete) != 1:
-                base = "Any"
+                base = ir.ANY
             else:
                 base = self._simple(concrete[0], schema, request=request, qualified=qualified, deps=deps)
-        if nullable and base != "Any":
-            base += " | None"
+        if nullable and not base.is_any:
+            base = base.or_(ir.NONE)
         return base
 
     def _simple(
         self, kind: str, schema: Mapping[str, Any], *, request: bool, qualified: bool, deps: set[str] | None
-    ) -> str:
+    ) -> ir.TypeExpr:
         if kind == "string":
-            return "datetime.datetime" if schema.get("format") == "date-time" else "str"
-        if kind == "integer":
-            return "int"
-        if kind == "number":
-            return "float"
-        if kind == "boolean":
-            return "bool"
+            return (
+                ir.named("datetime.datetime", ir.Import("datetime"))
+                if schema.get("format") == "date-time"
+                else ir.named("str")
+            )
+        if kind in _SCALARS:
+            return ir.named(_SCALARS[kind])
         if kind == "array":
             items = schema.get("items")
             inner = (
                 self.type_expr(items, request=request, qualified=qualified, deps=deps)
                 if isinstance(items, Mapping)
-                else "Any"
+                else ir.ANY
             )
-            return f"Sequence[{inner}]" if request else f"list[{inner}]"
+            return ir.generic(_SEQUENCE if request else ir.named("list"), inner)
         if kind == "object":
             extra = schema.get("additionalProperties", True)
             inner = (
                 self.type_expr(extra, request=request, qualified=qualified, deps=deps)
                 if isinstance(extra, Mapping)
-                else "Any"
+                else ir.ANY
             )
-            return f"Mapping[str, {inner}]" if request else f"dict[str, {inner}]"
-        return "Any"
+            return _mapping(inner) if request else ir.generic(ir.named("dict"), ir.named("str"), inner)
+        return ir.ANY
 
     def enum(self, schema: Mapping[str, Any]) -> ir.EnumDef:
         schema = self.spec.component(schema)
@@ -202,14 +213,15 @@ class _Builder:
             metadata = {"wire": wire}
             if sub.get("x-b24-wire-type") == "yn-bool":
                 metadata["wire_type"] = "yn-bool"
+            default: ir.Expr | None
             if wire in required:
                 default = None
             elif request:
-                expr, default = _with_unset(expr), "UNSET"
+                expr, default = _with_unset(expr), _UNSET
             else:
-                default = "None"
-                if not expr.endswith("| None") and expr != "Any":
-                    expr += " | None"
+                default = _NONE_DEFAULT
+                if not expr.is_any:
+                    expr = expr.or_(ir.NONE)
             fields.append(
                 ir.Field(
                     py_name=snake(wire, FIELD_RESERVED),
@@ -266,7 +278,7 @@ class _Builder:
             ordered = sorted(body_schema["properties"].items(), key=lambda kv: kv[0] not in required)
             for wire, sub in ordered:
                 expr = self.type_expr(sub, request=True, qualified=True)
-                default = None if wire in required else "UNSET"
+                default = None if wire in required else _UNSET
                 if default is not None:
                     expr = _with_unset(expr)
                 params.append(
@@ -283,7 +295,7 @@ class _Builder:
         result = envelope["properties"]["result"]
         result_expr = self.type_expr(result, request=False, qualified=True)
         pagination = op.get("x-b24-pagination")
-        item_expr: str | None = None
+        item_expr: ir.TypeExpr | None = None
         iter_params = tuple(params)
         if pagination is not None:
             node: Mapping[str, Any] = result
@@ -331,23 +343,19 @@ class _Builder:
             result_qexpr=result_expr,
             item_qexpr=item_expr,
             request_schema_expr=_literal(_strip(body_schema)) if body_schema is not None else "None",
-            pagination_expr=_pagination(pagination),
+            pagination=_pagination(pagination),
             errors=errors,
         )
 
 
-def _with_unset(expr: str) -> str:
+def _with_unset(expr: ir.TypeExpr) -> ir.TypeExpr:
     """``X | None`` -> ``X | Unset | None``: absent and null stay distinct, None stays last."""
-    if expr.endswith(" | None"):
-        return expr[: -len(" | None")] + " | Unset | None"
-    return f"{expr} | Unset"
+    return expr.or_(_UNSET_TYPE)
 
 
-def _with_ref(expr: str) -> str:
+def _with_ref(expr: ir.TypeExpr) -> ir.TypeExpr:
     """``X | None`` -> ``X | BatchRef | None``: a batch parameter may be ``handle.ref(...)``."""
-    if expr.endswith(" | None"):
-        return expr[: -len(" | None")] + " | BatchRef | None"
-    return f"{expr} | BatchRef"
+    return expr.or_(_BATCH_REF)
 
 
 def _strip(schema: Any) -> Any:
@@ -371,13 +379,17 @@ def _literal(value: Any) -> str:
     return pprint.pformat(value, width=100, sort_dicts=True)
 
 
-def _pagination(p: Mapping[str, Any] | None) -> str:
+def _pagination(p: Mapping[str, Any] | None) -> ir.PaginationDef | None:
     if p is None:
-        return "None"
-    return (
-        f"Pagination(page_size={p['page_size']!r}, items_path={tuple(p['items_path'])!r}, id_field={p['id_field']!r}, "
-        f"order_param={p['order_param']!r}, filter_param={p['filter_param']!r}, start_param={p['start_param']!r}, "
-        f"count_free={p['count_free']!r})"
+        return None
+    return ir.PaginationDef(
+        page_size=int(p["page_size"]),
+        items_path=tuple(p["items_path"]),
+        id_field=str(p["id_field"]),
+        order_param=str(p["order_param"]),
+        filter_param=str(p["filter_param"]),
+        start_param=str(p["start_param"]),
+        count_free=bool(p["count_free"]),
     )
 
 

@@ -192,7 +192,7 @@ class _Rows:
                 sub,
                 f"{wire}{suffix}.{field.wire_name}" if wire else field.wire_name,
                 f"{python}{suffix}.{field.py_name}" if python else field.py_name,
-                field.type_expr,
+                str(field.type_expr),
                 field.wire_name in required,
                 seen | {title},
             )
@@ -247,14 +247,14 @@ def method_doc(package: ir.Package, method: ir.Method, op: Mapping[str, Any]) ->
                 body["properties"][p.wire_name],
                 p.wire_name,
                 p.py_name,
-                p.type_qexpr,
+                str(p.type_qexpr),
                 p.wire_name in required,
                 frozenset(),
             )
     content = op["responses"]["200"]["content"]["application/json"]
     result = content["schema"]["properties"]["result"]
     result_fields = tuple(rows.children(result, "", "", frozenset()))
-    result_type = method.result_qexpr if method.item_qexpr is None else f"Page[{method.item_qexpr}]"
+    result_type = str(method.result_qexpr) if method.item_qexpr is None else f"Page[{method.item_qexpr}]"
 
     quirks: list[Quirk] = []
     if op.get("x-b24-quirk"):
@@ -285,7 +285,7 @@ def method_doc(package: ir.Package, method: ir.Method, op: Mapping[str, Any]) ->
         facts=" · ".join(f for f in facts if f),
         call=_call(method),
         result_type=result_type,
-        item_type=method.item_qexpr,
+        item_type=None if method.item_qexpr is None else str(method.item_qexpr),
         params=tuple(params),
         result_fields=result_fields,
         errors=tuple(_error(r) for r in op.get("x-b24-errors", [])),

@@ -1,13 +1,127 @@
 """The intermediate representation: every decision the templates print, made once, in Python.
 
-All collections are sorted tuples so rendering order never depends on dict or set order. Type
-expressions come in two spellings: ``*_expr`` as written inside ``models.py`` (bare model names) and
-``*_qexpr`` as written elsewhere (``models.Status``, ``enums.CrmMode``).
+All collections are sorted tuples so rendering order never depends on dict or set order. Values the
+templates print — type expressions, defaults, pagination — are structured: each renders itself (``str()``)
+and lists the imports it needs, so no template or import list ever parses Python text. Type expressions
+come in two spellings: ``*_expr`` as written inside ``models.py`` (bare model names) and ``*_qexpr`` as
+written elsewhere (``models.Status``, ``enums.CrmMode``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import attrs
+
+
+@attrs.frozen(order=True)
+class Import:
+    """``import module`` (``name`` None) or ``from module import name``."""
+
+    module: str
+    name: str | None = None
+
+
+@attrs.frozen
+class TypeExpr:
+    """A Python annotation as a tree: a name, a generic (``list[X]``) or a union (``X | None``)."""
+
+    text: str = ""
+    args: tuple[TypeExpr, ...] = ()
+    union: tuple[TypeExpr, ...] = ()
+    needs: frozenset[Import] = frozenset()
+
+    def __str__(self) -> str:
+        if self.union:
+            return " | ".join(str(m) for m in self.union)
+        if self.args:
+            return f"{self.text}[{', '.join(str(a) for a in self.args)}]"
+        return self.text
+
+    def imports(self) -> frozenset[Import]:
+        """Every import this annotation needs, its arguments' and members' included."""
+        found = set(self.needs)
+        for sub in (*self.args, *self.union):
+            found |= sub.imports()
+        return frozenset(found)
+
+    @property
+    def members(self) -> tuple[TypeExpr, ...]:
+        return self.union or (self,)
+
+    @property
+    def nullable(self) -> bool:
+        return any(m == NONE for m in self.members)
+
+    @property
+    def is_any(self) -> bool:
+        return self == ANY
+
+    def or_(self, *others: TypeExpr) -> TypeExpr:
+        """``self | others``, flattened, without repeats, ``None`` kept last."""
+        members: list[TypeExpr] = []
+        for t in (self, *others):
+            for m in t.members:
+                if m not in members:
+                    members.append(m)
+        if NONE in members:
+            members.remove(NONE)
+            members.append(NONE)
+        return members[0] if len(members) == 1 else TypeExpr(union=tuple(members))
+
+
+def named(text: str, *needs: Import) -> TypeExpr:
+    return TypeExpr(text=text, needs=frozenset(needs))
+
+
+def generic(base: TypeExpr, *args: TypeExpr) -> TypeExpr:
+    return TypeExpr(text=base.text, args=tuple(args), needs=base.needs)
+
+
+NONE = named("None")
+ANY = named("Any", Import("typing", "Any"))
+
+
+@attrs.frozen
+class Expr:
+    """A Python expression the templates print as is (a default, a literal), with the imports it needs."""
+
+    text: str
+    needs: frozenset[Import] = frozenset()
+
+    def __str__(self) -> str:
+        return self.text
+
+    def imports(self) -> frozenset[Import]:
+        return self.needs
+
+
+@attrs.frozen
+class PaginationDef:
+    """``x-b24-pagination`` as the registry prints it: ``Pagination(page_size=50, ...)``."""
+
+    page_size: int
+    items_path: tuple[str, ...]
+    id_field: str
+    order_param: str
+    filter_param: str
+    start_param: str
+    count_free: bool
+
+    def __str__(self) -> str:
+        fields = ", ".join(f"{a.name}={getattr(self, a.name)!r}" for a in attrs.fields(PaginationDef))
+        return f"Pagination({fields})"
+
+    def imports(self) -> frozenset[Import]:
+        return frozenset({Import("b24crm.runtime.spec", "Pagination")})
+
+
+def all_imports(values: Iterable[TypeExpr | Expr | PaginationDef | None]) -> frozenset[Import]:
+    found: set[Import] = set()
+    for value in values:
+        if value is not None:
+            found |= value.imports()
+    return frozenset(found)
 
 
 @attrs.frozen
@@ -28,9 +142,9 @@ class EnumDef:
 class Field:
     py_name: str
     wire_name: str
-    type_expr: str
-    #: Python source of the default, or None for a required field.
-    default_expr: str | None
+    type_expr: TypeExpr
+    #: The default, or None for a required field.
+    default_expr: Expr | None
     metadata_expr: str
     doc: str
 
@@ -74,10 +188,10 @@ class ErrorClass:
 class Param:
     py_name: str
     wire_name: str
-    type_qexpr: str
+    type_qexpr: TypeExpr
     #: Inside a batch any parameter may also be a reference to an earlier command's result.
-    batch_type_qexpr: str
-    default_expr: str | None
+    batch_type_qexpr: TypeExpr
+    default_expr: Expr | None
     doc: str
 
 
@@ -98,11 +212,11 @@ class Method:
     params: tuple[Param, ...]
     #: Params of iter_all: the list params minus the start parameter.
     iter_params: tuple[Param, ...]
-    result_qexpr: str
+    result_qexpr: TypeExpr
     #: The record type of a paginated method, else None.
-    item_qexpr: str | None
+    item_qexpr: TypeExpr | None
     request_schema_expr: str
-    pagination_expr: str
+    pagination: PaginationDef | None
     #: Class names of the method's documented error rows, in matching order.
     errors: tuple[str, ...]
 

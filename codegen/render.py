@@ -54,64 +54,67 @@ def header(package: ir.Package) -> str:
     )
 
 
-def _uses(exprs: Iterable[str], token: str) -> bool:
-    return any(token in e for e in exprs)
+#: Where an import line goes: the standard library, third-party, then this package (isort's sections).
+_FIRST_PARTY = ("b24crm",)
+
+
+def import_lines(imports: Iterable[ir.Import], *, future: bool = False) -> list[str]:
+    """Sorted import lines in isort's sections, from the imports the IR values list."""
+    sections: dict[int, dict[str, set[str]]] = {0: {}, 1: {}, 2: {}}
+    plain: dict[int, set[str]] = {0: set(), 1: set(), 2: set()}
+    for imp in imports:
+        root = imp.module.split(".")[0]
+        section = 2 if root in _FIRST_PARTY else (1 if root in ("attrs",) else 0)
+        if imp.name is None:
+            plain[section].add(imp.module)
+        else:
+            sections[section].setdefault(imp.module, set()).add(imp.name)
+    blocks: list[list[str]] = [["from __future__ import annotations"]] if future else []
+    for section in (0, 1, 2):
+        lines = [f"import {m}" for m in sorted(plain[section])]
+        for module, names in sorted(sections[section].items()):
+            aliased = sorted(n for n in names if " as " in n)  # isort keeps ``x as y`` on a line of its own
+            lines += [f"from {module} import {n}" for n in aliased]
+            rest = sorted((n for n in names if " as " not in n), key=lambda n: (not n.isupper(), n))
+            if rest:
+                lines.append(f"from {module} import {', '.join(rest)}")
+        if lines:
+            blocks.append(lines)
+    out: list[str] = []
+    for block in blocks:
+        out += [*block, ""]
+    return out[:-1]
 
 
 def model_imports(package: ir.Package) -> list[str]:
-    exprs = [f.type_expr for m in package.models for f in m.fields]
-    stdlib = []
-    if _uses(exprs, "datetime."):
-        stdlib.append("import datetime")
-    abc = sorted(n for n in ("Mapping", "Sequence") if _uses(exprs, f"{n}["))
-    if abc:
-        stdlib.append(f"from collections.abc import {', '.join(abc)}")
-    if _uses(exprs, "Any") or any(m.keeps_unknown for m in package.models):
-        stdlib.append("from typing import Any")
-    ours = []
-    if _uses(exprs, "enums."):
-        ours.append("from b24crm import enums")
-    if _uses(exprs, "Unset"):
-        ours.append("from b24crm.runtime.types import UNSET, Unset")
-    return [*stdlib, "", "import attrs", "", *ours] if ours else [*stdlib, "", "import attrs"]
+    needs = set(ir.all_imports(f.type_expr for m in package.models for f in m.fields))
+    needs |= ir.all_imports(f.default_expr for m in package.models for f in m.fields)
+    needs.discard(ir.Import("b24crm", "models"))
+    needs.add(ir.Import("attrs"))
+    if any(m.keeps_unknown for m in package.models):
+        needs.add(ir.Import("typing", "Any"))
+    return import_lines(needs)
 
 
 def namespace_imports(package: ir.Package) -> list[str]:
-    exprs = [p.type_qexpr for m in package.methods for p in m.params]
-    exprs += [m.result_qexpr for m in package.methods] + [m.item_qexpr or "" for m in package.methods]
-    paged = any(m.item_qexpr for m in package.methods)
-    lines = ["from __future__ import annotations", ""]
-    if _uses(exprs, "datetime."):
-        lines.append("import datetime")
-    abc = {n for n in ("Mapping", "Sequence") if _uses(exprs, f"{n}[")}
+    """What the types, defaults and calls of namespaces.py need; runtime-only names under TYPE_CHECKING."""
+    needs = set(ir.all_imports(p.type_qexpr for m in package.methods for p in m.params))
+    needs |= ir.all_imports(p.default_expr for m in package.methods for p in m.params)
+    needs |= ir.all_imports(m.result_qexpr for m in package.methods)
+    needs |= ir.all_imports(m.item_qexpr for m in package.methods)
+    paged = any(m.item_qexpr is not None for m in package.methods)
+    needs |= {ir.Import("typing", "TYPE_CHECKING"), ir.Import("typing", "cast"), ir.Import("b24crm", "_registry as _r")}
+    needs.add(ir.Import("b24crm.runtime.types", "RequestOptions"))
     if paged:
-        abc |= {"Callable", "Iterator"}
-    if abc:
-        lines.append(f"from collections.abc import {', '.join(sorted(abc))}")
-    typing_names = ["TYPE_CHECKING", "cast"]
-    if _uses(exprs, "Any"):
-        typing_names.insert(1, "Any")
-    lines.append(f"from typing import {', '.join(typing_names)}")
-    lines.append("")
-    lines.append("from b24crm import _registry as _r")
-    modules = [n for n in ("enums", "models") if _uses(exprs, f"{n}.")]
-    if modules:
-        lines.append(f"from b24crm import {', '.join(modules)}")
-    types_names = ["RequestOptions"]
-    if any(p.default_expr == "UNSET" for m in package.methods for p in m.params):
-        types_names.insert(0, "UNSET")
-    if _uses(exprs, "Unset"):
-        types_names.append("Unset")
-    lines.append(f"from b24crm.runtime.types import {', '.join(types_names)}")
-    lines += [
-        "",
-        "if TYPE_CHECKING:",
+        needs |= {ir.Import("collections.abc", "Callable"), ir.Import("collections.abc", "Iterator")}
+    checking = [
         "    from b24crm.runtime.batch import BatchHandle, BatchInvoker, BatchRef",
         "    from b24crm.runtime.client import Invoker",
     ]
     if paged:
-        lines.append("    from b24crm.runtime.paging import Page")
-    return lines
+        checking.append("    from b24crm.runtime.paging import Page")
+    needs.discard(ir.Import("b24crm.runtime.batch", "BatchRef"))
+    return [*import_lines(needs, future=True), "", "if TYPE_CHECKING:", *checking]
 
 
 def render(package: ir.Package, version: str) -> dict[str, bytes]:
@@ -158,8 +161,11 @@ def differences(files: dict[str, bytes], target: Path) -> list[str]:
     ``conflict:`` lines name hand-written files at rendered paths; ``write`` refuses those.
     """
     existing = set(rendered_files(target))
-    conflicts = [f"conflict: {rel} is hand-written (no generator header)" for rel in sorted(files)
-                 if rel not in existing and (target / rel).is_file()]
+    conflicts = [
+        f"conflict: {rel} is hand-written (no generator header)"
+        for rel in sorted(files)
+        if rel not in existing and (target / rel).is_file()
+    ]
     changed = [
         f"changed: {rel}"
         for rel, data in sorted(files.items())

@@ -250,3 +250,19 @@ def test_a_changed_error_row_changes_the_runtime_and_the_emulator(tmp_path: Path
     assert description == "Status is gone (changed row)."  # the emulator answers with the row's text
     assert flags == "True True"  # kind transient: may have run, a ServerError now
     assert requests == "3"  # crm.status.get is idempotent: a transient error is repeated up to the budget
+
+
+# ---- the kitchen sink's whole package type-checks ------------------------------------------------------------
+
+
+def test_kitchen_sink_package_passes_mypy_strict(tmp_path: Path) -> None:
+    """Every extension and wire type at once: the rendered modules, with the runtime beside them."""
+    kitchen = Path(__file__).resolve().parent / "fixtures" / "kitchen_sink" / "openapi.yaml"
+    site = package_from(kitchen, tmp_path / "site")
+    result = run(
+        [sys.executable, "-m", "mypy", "--strict", "--no-incremental", "--cache-dir", os.devnull,
+         "--config-file", os.devnull, "-p", "b24crm"],
+        cwd=site,
+        env={**os.environ, "MYPYPATH": str(site)},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr

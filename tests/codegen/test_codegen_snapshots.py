@@ -124,7 +124,7 @@ def test_kitchen_sink_uses_every_wire_type_and_schema_feature() -> None:
     validate(spec)
     package = build(spec)
     paged = [m for m in package.methods if m.item_qexpr]
-    assert {"items_path=()" in m.pagination_expr for m in paged} == {True, False}
+    assert {m.pagination is not None and m.pagination.items_path == () for m in paged} == {True, False}
     assert any(not m.batchable for m in package.methods)
     assert any(m.deprecated for m in package.methods)
     assert package.system_errors and package.errors
