@@ -1,4 +1,4 @@
-"""Follows docs/extending.md literally: add crm.deal.list to a copy of the repo, `make generate`, call it."""
+"""Follows docs/extending.md literally: add crm.quote.list to a copy of the repo, `make generate`, call it."""
 
 from __future__ import annotations
 
@@ -27,8 +27,8 @@ def test_the_extending_guide_works_as_written(tmp_path: Path) -> None:
     for name in ("Makefile", "pyproject.toml", "README.md", "LICENSE"):
         shutil.copy2(ROOT / name, repo / name)
 
-    # Step 1: spec/deal.yaml, and its $ref under `paths:` in spec/openapi.yaml.
-    (repo / "spec" / "deal.yaml").write_text(yaml_blocks[0], encoding="utf-8")
+    # Step 1: spec/quote.yaml, and its $ref under `paths:` in spec/openapi.yaml.
+    (repo / "spec" / "quote.yaml").write_text(yaml_blocks[0], encoding="utf-8")
     root = (repo / "spec" / "openapi.yaml").read_text(encoding="utf-8")
     assert root.count("\npaths:\n") == 1
     (repo / "spec" / "openapi.yaml").write_text(
@@ -50,7 +50,7 @@ def test_the_extending_guide_works_as_written(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "def list(" in (repo / "generated" / "b24crm" / "namespaces.py").read_text(encoding="utf-8")
-    assert not (ROOT / "spec" / "deal.yaml").exists()  # the real repo is untouched
+    assert not (ROOT / "spec" / "quote.yaml").exists()  # the real repo is untouched
 
     # Step 3: the guide's Python block, importing the freshly generated package.
     env = {**os.environ, "PYTHONPATH": str(repo / "generated")}
@@ -64,4 +64,4 @@ def test_the_extending_guide_works_as_written(tmp_path: Path) -> None:
         check=False,
     )
     assert run.returncode == 0, run.stderr
-    assert run.stdout.splitlines() == ["Deal 1 120", "120"]
+    assert run.stdout.splitlines() == ["Quote 1 120", "120"]
