@@ -7,7 +7,9 @@ client's CPU time and peak memory are its own. ``--quick`` uses small N and one 
 
 Workloads: 1. bulk read of crm.stagehistory.list; 2. the same under the emulator's rate limit; 3. per-call
 overhead against plain urllib3 + json; 4. 1,000 crm.status.add through batch; 5. ``import b24crm``,
-``make generate``, generation of synthetic 250/500/1,000-method specs, emulator throughput.
+``make generate``, generation of synthetic 250/500/1,000-method specs, emulator throughput; 6. four worker
+processes on one portal with per-process limiters vs the shared Redis store, and the store's cost per call
+(bench/many_workers.py).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # run as a script: bench/ modules by name
 
 from emu import EmulatorProcess
+from many_workers import bench_many_workers
 from report import write_outputs
 from synth_spec import write_synthetic_spec
 
@@ -282,7 +285,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="small N, one repeat: for development")
     parser.add_argument(
         "--only",
-        default="reads,rate_limited,calls,batch,decode_floor,import,generate,throughput",
+        default="reads,rate_limited,calls,batch,decode_floor,import,generate,throughput,many_workers",
         help="comma-separated workloads to run",
     )
     parser.add_argument("--markdown", type=Path, default=None, help="where to write BENCHMARKS.md")
@@ -315,6 +318,7 @@ def main(argv: list[str] | None = None) -> int:
         "import": bench_import,
         "generate": bench_generate,
         "throughput": bench_throughput,
+        "many_workers": lambda c: bench_many_workers(c.quick, log),
     }
     for name, step in steps.items():
         if name in only:
