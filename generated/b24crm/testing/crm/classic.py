@@ -43,12 +43,14 @@ def render_row(schema: Schema, objs: Objects, row: Row, names: list[str] | None)
     return out
 
 
-def _selected(schema: Schema, objs: Objects, select: Any) -> list[str]:
+def _selected(schema: Schema, objs: Objects, select: Any) -> list[str] | None:
     """``*`` = standard fields without user fields and multifields, ``UF_*`` = user fields, names as given;
     none given = ``*`` + ``UF_*`` (docs/protocol.md#crm-filters)."""
     if isinstance(select, dict):
         select = list(select.values())
     wanted = [str(s).upper() for s in select] if isinstance(select, list) and select else ["*", "UF_*"]
+    if schema.open and "*" in wanted:
+        return None  # an open family's `*` is every field its rows have
     names: list[str] = ["ID"]
     for name in wanted:
         if name == "*":
@@ -127,7 +129,7 @@ def classic_handlers(prefix: str, schema: Schema) -> dict[str, Handler]:
         objs = objects(ctx.store)
         flt = resolve_param(params, "filter")
         order_raw = resolve_param(params, "order")
-        if flt not in (None, "", []) and not isinstance(flt, dict):
+        if flt not in (None, "") and not isinstance(flt, (dict, list)):  # {"0": ...} arrives as a PHP list
             raise error("list", "'filter'", "Parameter 'filter' must be array.")
         if order_raw not in (None, "", []) and not isinstance(order_raw, dict):
             raise error("list", "'order'", "Parameter 'order' must be array.")

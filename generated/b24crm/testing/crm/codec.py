@@ -20,6 +20,8 @@ __all__ = ["InvalidValue", "parse_value", "render_classic", "render_item"]
 
 _INT = re.compile(r"^\s*-?\d+\s*$")
 _TRUE = {"Y", "y", "1", "true", "TRUE", "True"}
+#: Flags the store keeps only when true (see ``store._flags``).
+_DERIVED_FLAGS = {"HAS_PHONE", "HAS_EMAIL", "HAS_IMOL"}
 _FALSE = {"N", "n", "0", "false", "FALSE", "False", ""}
 
 
@@ -141,7 +143,7 @@ _SCALAR: dict[str, Callable[[Field, Any, bool], Any]] = {
 def render_classic(field: Field, value: Any) -> Any:
     """A stored value as classic proxies answer it."""
     if value is None:
-        return None
+        return "N" if field.upper in _DERIVED_FLAGS else None
     kind = field.kind
     if kind == "multifield":
         return [
@@ -165,6 +167,8 @@ def _classic_scalar(kind: str, value: Any) -> Any:
 
 def render_item(field: Field, value: Any) -> Any:
     """A stored value as crm.item answers it (typed; booleans ``Y``/``N``)."""
+    if value is None and field.upper in _DERIVED_FLAGS:
+        return "N"
     if value is None:
         return [] if field.multiple else None
     if field.kind == "bool":

@@ -1,7 +1,7 @@
 """The CRM list filter, for both APIs: ``[!][+]<op>FIELD`` keys, nested groups, ``logic: OR``.
 
-Operators (docs: crm.item.list, crm.deal.list; docs/protocol.md#crm-filters/docs/protocol.md#crm-filters): ``=`` or none (equal; a list means
-IN), ``!``/``!=`` (not equal / NOT IN), ``>``, ``>=``, ``<``, ``<=``, ``@`` (IN), ``!@`` (NOT IN), ``%``
+Operators (docs: crm.item.list, crm.deal.list; docs/protocol.md#crm-filters): ``=`` or none (equal; a list
+means IN), ``!``/``!=`` (not equal / NOT IN), ``>``, ``>=``, ``<``, ``<=``, ``@`` (IN), ``!@`` (NOT IN), ``%``
 (substring), ``=%``/``%=`` (LIKE with ``%``/``_`` in the value), ``!%``/``!=%``/``!%=`` (NOT LIKE), ``><``
 (between), ``+`` (classic: "or the field is empty"). A numeric key holds a nested group, whose ``logic`` /
 ``LOGIC`` key (``AND`` or ``OR``) joins its conditions.
@@ -100,7 +100,20 @@ def _typed(field: Field, raw: Any, strict: bool) -> Any:
         return None
     if isinstance(raw, bool):
         return "1" if raw else ""
+    if field.dynamic:
+        return _loose(raw)
     return str(raw).casefold()
+
+
+def _loose(raw: Any) -> Any:
+    """A user field or open-family value (no declared type): a number when it reads as one, else text."""
+    if isinstance(raw, (int, float)) and not isinstance(raw, bool):
+        return float(raw)
+    text = str(raw)
+    try:
+        return float(text)
+    except ValueError:
+        return text.casefold()
 
 
 def row_value(field: Field, row: Row) -> list[Any]:
@@ -113,7 +126,9 @@ def row_value(field: Field, row: Row) -> list[Any]:
     if field.kind in ("date", "datetime"):
         return [parse_time(raw)]
     if field.kind == "str":
-        return [None if raw is None or raw == "" else str(raw).casefold()]
+        if raw is None or raw == "":
+            return [None]
+        return [_loose(raw) if field.dynamic else str(raw).casefold()]
     if field.kind == "bool" and isinstance(raw, bool):
         return [raw]
     return [_typed(field, raw, False)]

@@ -334,10 +334,13 @@ class Objects:
 
 
 def _flags(schema: Schema, row: Row) -> None:
-    """HAS_PHONE / HAS_EMAIL / HAS_IMOL follow the multifields, as the server keeps them."""
+    """HAS_PHONE / HAS_EMAIL / HAS_IMOL follow the multifields, as the server keeps them (stored only when
+    set, so mergeBatch never sees two records "conflict" on a derived flag; rendered ``N`` when absent)."""
     for flag, kind in (("HAS_PHONE", "PHONE"), ("HAS_EMAIL", "EMAIL"), ("HAS_IMOL", "IM")):
-        if flag in schema.by_upper:
-            row[flag] = bool(row.get(kind))
+        if flag in schema.by_upper and row.get(kind):
+            row[flag] = True
+        else:
+            row.pop(flag, None)
 
 
 _OBJECTS: WeakKeyDictionary[Store, Objects] = WeakKeyDictionary()
