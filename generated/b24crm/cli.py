@@ -1,6 +1,8 @@
 """The ``b24crm`` command: call any method, export a list as JSON lines, list the spec, run the emulator.
 
-Errors print one line — what failed and why, never a secret — and exit non-zero.
+Errors print one line — what failed and why, never a secret — and exit non-zero. The global options
+(``--webhook``, ``--limiter-store``, ``--debug``) go before or after the subcommand, as a user types them.
+A reader that closes the output early (``b24crm export ... | head``) ends the command quietly.
 """
 
 from __future__ import annotations
@@ -17,38 +19,116 @@ from urllib.parse import quote
 ENV_WEBHOOK = "B24_WEBHOOK_URL"
 ENV_LIMITER_STORE = "B24_LIMITER_STORE"
 
-#: Exit codes: 0 ok, 1 the portal or transport failed, 2 bad usage or bad parameters, 130 interrupted.
+#: Exit codes: 0 ok, 1 the portal or transport failed, 2 bad usage or bad parameters, 130 interrupted,
+#: 141 the reader closed the output early (``| head``): 128 + SIGPIPE, what a shell reports for ``yes | head``.
 EXIT_FAILED = 1
 EXIT_USAGE = 2
+EXIT_OUTPUT_CLOSED = 141
+
+
+def _add_global_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
+    """The options every command takes, before or after the subcommand. The subcommands' copy has
+    ``suppress=True`` (no defaults), so an option given after the subcommand overrides one given before it
+    and an option left out there overrides nothing."""
+    unset = argparse.SUPPRESS if suppress else None
+    parser.add_argument("--webhook", default=unset, help=f"incoming webhook URL (default: ${ENV_WEBHOOK})")
+    parser.add_argument(
+        "--limiter-store",
+        metavar="URL",
+        default=unset,
+        help=f"share the portal's rate limits with other workers, e.g. redis://127.0.0.1:6379/0 (default: "
+        f"${ENV_LIMITER_STORE}, else this process only; needs b24crm[redis])",
+    )
+    parser.add_argument(
+        "--debug",
+        action="store_true",
+        default=argparse.SUPPRESS if suppress else False,
+        help="log every request to stderr (secrets redacted)",
+    )
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="b24crm", description="Bitrix24 CRM REST from the command line.")
-    parser.add_argument("--webhook", help=f"incoming webhook URL (default: ${ENV_WEBHOOK})")
-    parser.add_argument(
-        "--limiter-store",
-        metavar="URL",
-        help=f"share the portal's rate limits with other workers, e.g. redis://127.0.0.1:6379/0 (default: "
-        f"${ENV_LIMITER_STORE}, else this process only; needs b24crm[redis])",
-    )
-    parser.add_argument("--debug", action="store_true", help="log every request to stderr (secrets redacted)")
+    _add_global_options(parser, suppress=False)
+    global_options = argparse.ArgumentParser(add_help=False)
+    _add_global_options(global_options, suppress=True)
     sub = parser.add_subparsers(dest="command", required=True)
 
-    call = sub.add_parser("call", help="call a method and print its result as JSON")
+    call = sub.add_parser("call", parents=[global_options], help="call a method and print its result as JSON")
     call.add_argument("method")
     call.add_argument("params", nargs="*", metavar="KEY=VALUE", help="PHP-style keys: fields[NAME]=x filter[>ID]=5")
     call.add_argument("--json", dest="json_params", help="parameters as one JSON object")
 
-    export = sub.add_parser("export", help="stream every record of a list method as JSON lines")
+    export = sub.add_parser(
+        "export", parents=[global_options], help="stream every record of a list method as JSON lines"
+    )
     export.add_argument("method")
     export.add_argument("params", nargs="*", metavar="KEY=VALUE")
     export.add_argument("--json", dest="json_params", help="parameters as one JSON object")
     export.add_argument("--after-id", type=int, default=None, help="resume after this record ID")
     export.add_argument("--limit", type=int, default=None, help="stop after this many records")
 
-    sub.add_parser("methods", help="list the methods the spec describes")
+    sub.add_parser("methods", parents=[global_options], help="list the methods the spec describes")
     sub.add_parser("emulator", help="run the local portal emulator (see `b24crm emulator --help`)", add_help=False)
     return parser
+
+
+def _parse(argv: Sequence[str]) -> tuple[argparse.Namespace, list[str]]:
+    """The parsed command line, and the emulator's own arguments (``[]`` for every other command).
+
+    argparse fills a subcommand's ``KEY=VALUE`` list only up to the first option after the method
+    (``call crm.status.list --webhook URL filter[ENTITY_ID]=SOURCE``); the words after it come back unparsed,
+    in order, and belong at the end of that list. Anything else left over is a usage error.
+    """
+    parser = _parser()
+    args, extra = parser.parse_known_args(argv)
+    if args.command == "emulator":
+        return args, extra
+    if extra and (not hasattr(args, "params") or any(word.startswith("-") for word in extra)):
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    if extra:
+        args.params = [*args.params, *extra]
+    return args, []
+
+
+class _OutputClosed(Exception):
+    """The reader of the output went away (``| head``, a closed pipe): the command stops quietly."""
+
+
+class _Output:
+    """The output stream, with a closed pipe raised as :class:`_OutputClosed`.
+
+    Only writes to the output are wrapped, so a broken pipe anywhere else (a socket) is never mistaken for it.
+    """
+
+    def __init__(self, stream: IO[str]) -> None:
+        self.stream = stream
+
+    def write(self, text: str) -> int:
+        try:
+            return self.stream.write(text)
+        except BrokenPipeError:
+            raise _OutputClosed from None
+
+    def flush(self) -> None:
+        try:
+            self.stream.flush()
+        except BrokenPipeError:
+            raise _OutputClosed from None
+
+
+def _discard_closed(stream: IO[str]) -> None:
+    """Point a closed stream's file descriptor at /dev/null: Python flushes ``sys.stdout`` once more at exit,
+    and what is still buffered would otherwise end in an "Exception ignored ... BrokenPipeError" message."""
+    try:
+        fd = stream.fileno()
+    except (AttributeError, OSError, ValueError):  # a StringIO or another stream without a descriptor
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, fd)
+    finally:
+        os.close(devnull)
 
 
 def _registry() -> Any:
@@ -92,11 +172,12 @@ def _client(args: argparse.Namespace) -> Any:
         raise ValueError(str(exc)) from None
 
 
-def _print_json(value: Any, out: IO[str]) -> None:
+def _print_json(value: Any, out: _Output) -> None:
     from b24crm.runtime.converter import to_wire
 
     json.dump(to_wire(value), out, ensure_ascii=False, indent=2, default=str)
     out.write("\n")
+    out.flush()
 
 
 class _Progress:
@@ -116,7 +197,7 @@ class _Progress:
             self.stream.write("\n")
 
 
-def _export(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
+def _export(args: argparse.Namespace, out: _Output, err: IO[str]) -> int:
     from b24crm.runtime.converter import to_wire
 
     spec = _registry().find(args.method)
@@ -145,23 +226,25 @@ def _export(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
     return 0
 
 
-def _methods(out: IO[str]) -> int:
+def _methods(out: _Output) -> int:
     for name, m in sorted(_registry().methods.items()):
         flags = [f for f, on in (("paginated", m.pagination), ("deprecated", m.deprecated)) if on]
         flags.append("retry-safe" if m.idempotent else "write")
         out.write(f"{name:40} {', '.join(flags):28} {m.summary}\n")
+    out.flush()
     return 0
 
 
 def main(argv: Sequence[str] | None = None, out: IO[str] | None = None, err: IO[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    out = out or sys.stdout
+    stream = out or sys.stdout
     err = err or sys.stderr
-    if argv[:1] == ["emulator"]:
+    args, emulator_argv = _parse(argv)
+    if args.command == "emulator":  # it parses its own options: `b24crm emulator --help` is its help
         from b24crm.testing.cli import main as emulator_main
 
-        return emulator_main(argv[1:])
-    args = _parser().parse_args(argv)
+        return emulator_main(emulator_argv)
+    output = _Output(stream)
     if args.debug:
         handler = logging.StreamHandler(err)
         handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
@@ -171,16 +254,19 @@ def main(argv: Sequence[str] | None = None, out: IO[str] | None = None, err: IO[
 
     try:
         if args.command == "methods":
-            return _methods(out)
+            return _methods(output)
         if args.command == "export":
-            return _export(args, out, err)
+            return _export(args, output, err)
         client = _client(args)
         try:
             result = client.call(args.method, _params(args.method, args.params, args.json_params))
         finally:
             client.close()
-        _print_json(result, out)
+        _print_json(result, output)
         return 0
+    except _OutputClosed:
+        _discard_closed(stream)
+        return EXIT_OUTPUT_CLOSED
     except KeyboardInterrupt:
         err.write("b24crm: interrupted\n")
         return 130
