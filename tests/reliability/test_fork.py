@@ -66,3 +66,32 @@ def test_forked_child_gets_its_own_pool(echo_emu: Emulator) -> None:
     assert child.exitcode == 0
     assert parent_wrong == [] and child_wrong == [], parent_wrong + child_wrong
     assert echo_emu.stats()["by_method"]["test.echo"] == 1 + 2 * CALLS
+
+
+def _call_once(client: Client, out: Any) -> None:
+    out.put(client.call("test.echo", {"who": "child", "n": 0}))
+
+
+def test_a_child_forked_while_locks_are_held_is_not_stuck(echo_emu: Emulator) -> None:
+    ctx = multiprocessing.get_context("fork")
+    client = echo_emu.client(rate_limit="standard", max_attempts=1)
+    assert client.call("test.echo", {"who": "parent", "n": 0}) == {"who": "parent", "n": 0}
+    # As if other parent threads were inside the limiter and the redactor at the moment of the fork: in the
+    # child nobody would ever release these copies.
+    held = [client._limiter._store._lock, client._redact._lock]  # type: ignore[attr-defined]
+    for lock in held:
+        lock.acquire()
+    try:
+        out = ctx.Queue()
+        child = ctx.Process(target=_call_once, args=(client, out))
+        child.start()
+        child.join(timeout=20)
+        stuck = child.is_alive()
+        if stuck:
+            child.kill()
+            child.join()
+    finally:
+        for lock in held:
+            lock.release()
+    assert not stuck, "the child waited for ever on a lock it inherited held"
+    assert child.exitcode == 0 and out.get(timeout=5) == {"who": "child", "n": 0}

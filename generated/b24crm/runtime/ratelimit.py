@@ -22,7 +22,7 @@ from typing import Any, Protocol
 
 import attrs
 
-from b24crm.runtime import limits
+from b24crm.runtime import forksafe, limits
 from b24crm.runtime.clock import SYSTEM_CLOCK, Clock
 
 RatePlan = str | tuple[int, float] | None
@@ -66,6 +66,11 @@ class InMemoryLimiterStore:
         self._lock = threading.Lock()
         self._buckets: dict[str, tuple[float, float]] = {}
         self._operating: dict[str, OperatingState] = {}
+        forksafe.register(self)
+
+    def after_fork_in_child(self) -> None:
+        """A fresh lock (a parent thread may have held it at the fork); the copied levels stay as a start."""
+        self._lock = threading.Lock()
 
     def _drained(self, key: str, rate: float, now: float) -> float:
         level, updated = self._buckets.get(key, (0.0, now))
