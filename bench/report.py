@@ -223,9 +223,9 @@ def _many_workers(section: dict[str, Any]) -> str:
     )
     intro = (
         "The store's own cost: `RedisLimiterStore.reserve` (one Lua script round trip on loopback), timed in 1, 4 "
-        "and 16 processes at once on the same bucket. On this 2-core machine more processes than cores queue for "
-        "the CPU (and Redis runs one script at a time), so each call waits longer while the total rate stays "
-        "in the same range:"
+        "and 16 processes at once on the same bucket. On this 2-core machine, shared with other jobs, more "
+        "processes than cores queue for the CPU (and Redis runs one script at a time), so each call waits longer; "
+        "the per-call figure at 1 process is the store's own cost:"
     )
     return f"{workload}\n\n{intro}\n\n{cost}"
 
