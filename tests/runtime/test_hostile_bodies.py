@@ -7,8 +7,9 @@ import pytest
 from b24crm.runtime.batch import BaseBatch
 from b24crm.runtime.errors import ResponseDecodeError
 from b24crm.runtime.transport import HttpResponse
+from b24crm.runtime.types import Decoded
 
-from .fakes import ITEM_LIST, Item, Request, make_client
+from .fakes import ITEM_LIST, Client, FakeClock, FakeTransport, Item, Request, err, make_client
 
 
 def _json(text: str) -> HttpResponse:
@@ -44,7 +45,7 @@ def test_overflowing_result_total_in_a_batch_is_a_decode_error() -> None:
 
     client, _, _ = make_client(handler, max_attempts=1)
     batch = BaseBatch(client)
-    handle = batch._invoker.enqueue_page(ITEM_LIST, {"filter": {}}, Item)
+    handle = batch._invoker.enqueue_page(ITEM_LIST, {"filter": {}}, Decoded(Item))
     try:
         batch.execute()
     except ResponseDecodeError as exc:  # the whole batch answer is refused ...
@@ -57,3 +58,25 @@ def test_finite_numbers_still_decode() -> None:
     client, _, _ = make_client(lambda r: _json('{"result": [1.5, 2e10], "next": 50, "total": 1e3}'))
     raw = client.call_raw("crm.item.list", {})
     assert (raw.result, raw.next, raw.total) == ([1.5, 2e10], 50, 1000)
+
+
+@pytest.mark.parametrize("text", ["[" * 100_000, '{"access_token": "a-new-token", "expires": 1e400}'])
+def test_hostile_token_response_is_a_decode_error(text: str) -> None:
+    def handler(req: Request) -> HttpResponse:
+        if "oauth.bitrix.info" in req.url:
+            return _json(text)
+        return err("expired_token", "The access token provided has expired", 401)
+
+    client = Client.from_oauth(
+        "x.bitrix24.com",
+        client_id="cid",
+        client_secret="csecret-789",
+        access_token="old-access-XYZ",
+        refresh_token="old-refresh-QQQ",
+        transport=FakeTransport(handler),
+        rate_limit="off",
+        clock=FakeClock(),
+        max_attempts=2,
+    )
+    with pytest.raises(ResponseDecodeError, match=r"nested too deeply|out of range"):
+        client.call("crm.status.get", {"id": 1})

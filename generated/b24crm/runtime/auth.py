@@ -14,7 +14,6 @@ raised at once as ``AuthError`` saying what to do.
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import threading
 import urllib.parse
@@ -25,8 +24,9 @@ import attrs
 
 from b24crm.runtime import forksafe
 from b24crm.runtime.clock import SYSTEM_CLOCK, Clock
+from b24crm.runtime.envelope import decode_json
 from b24crm.runtime.errors import APIError, AuthError, ResponseDecodeError, TransportError, error_from_wire
-from b24crm.runtime.redact import MASK, Redactor, excerpt, redact
+from b24crm.runtime.redact import MASK, Redactor, redact
 from b24crm.runtime.retry import RetryPolicy
 from b24crm.runtime.transport import MaybeSent, Transport, TransportFailure
 
@@ -432,12 +432,10 @@ class OAuthAuth:
             if exc.transient:
                 raise _TransientRefreshFailure(error, may_have_run=isinstance(exc, MaybeSent)) from None
             raise error from None
-        try:
-            data = json.loads(resp.body)
-        except (ValueError, UnicodeDecodeError):
+        try:  # parsed like every body (envelope.decode_json): hostile numbers and nesting are decode errors too
+            data = decode_json(method, resp.status, resp.body, scrub)
+        except ResponseDecodeError as decode_error:
             # A proxy's HTML error page or a body cut short: the token server may answer properly next time.
-            text = scrub(excerpt(resp.body.decode("utf-8", "replace")))
-            decode_error = ResponseDecodeError(method, "token response is not JSON", resp.status, text)
             raise _TransientRefreshFailure(decode_error, may_have_run=True) from None
         if not isinstance(data, Mapping) or "error" in data or not data.get("access_token"):
             data = data if isinstance(data, Mapping) else {}
