@@ -1,12 +1,24 @@
 """``batch``: up to 50 commands per HTTP request, with references between them and per-command results.
 
-Each ``enqueue`` validates the command at once (nothing is sent until ``execute``) and returns a
+Each ``enqueue`` encodes and validates the command at once (nothing is sent until ``execute``) and returns a
 ``BatchHandle``. ``handle.ref("ID")`` is a placeholder that becomes ``$result[<key>][ID]`` wherever it sits in a
-later command's params. ``execute`` chunks above 50 commands; a reference that would cross a chunk boundary
-is refused before anything is sent, because the server would silently substitute garbage. Afterwards every
-handle holds either its typed ``.result`` or its typed ``.error``: one failed command never discards the
-others. Command keys always start with a letter (``c0001_crm_status_add``): purely numeric keys make PHP
-answer a list instead of a map.
+later command's params. ``execute`` sends the commands in requests of at most 50; a reference that would cross
+requests is refused before anything is sent, because the server would silently substitute garbage. A command
+that would not reach the server as written inside a batch (user text holding ``$result[...]``, which the
+server would substitute; more variables than PHP's ``max_input_vars`` keeps) is sent on its own as a plain
+JSON call, in its place in the order (``batchwire.lone_reason``).
+
+Afterwards every handle is in a definite state — ``ok`` (a typed ``.result``), ``error`` (a typed ``.error``),
+or ``not_sent`` — and ``handle.may_have_run`` says whether the portal may have run it. One failed command never
+discards the others. ``execute()`` returns a :class:`BatchOutcome` (the handles, plus one :class:`ChunkReport`
+per request saying whether it ran); when a request fails as a whole (timeout, 5xx after retries), the
+handles of that request carry its error, later requests are not sent (their handles: ``not_sent``,
+``BatchCommandNotSent``, safe to send again), ``batch.outcome`` is set, and the error is raised.
+
+Sans-IO parts: command encoding, the substitution and variable checks, chunking and answer decoding live in
+:mod:`b24crm.runtime.batchwire`; this module holds the handles and the sync driver, which sends through the
+:class:`~b24crm.runtime.sender.Sender`. Command keys always start with a letter (``c0001_crm_status_add``):
+purely numeric keys make PHP answer a list instead of a map.
 """
 
 from __future__ import annotations
@@ -14,36 +26,58 @@ from __future__ import annotations
 import re
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 
 import attrs
 
-from b24crm.runtime import limits
-from b24crm.runtime.converter import from_wire, to_wire
+from b24crm.runtime.batchwire import (
+    COMMAND_ERROR_STATUS,
+    BatchResponse,
+    chunks,
+    command_error,
+    encode_command,
+    lone_reason,
+    parse_batch_result,
+)
+from b24crm.runtime.converter import from_wire
 from b24crm.runtime.errors import (
+    APIError,
     B24Error,
     BatchCommandSkipped,
     BatchError,
-    Problem,
     RequestValidationError,
     ResponseDecodeError,
-    error_from_wire,
 )
-from b24crm.runtime.paging import Page, dig
-from b24crm.runtime.phpquery import encode_query
+from b24crm.runtime.pageplan import dig
+from b24crm.runtime.paging import Page
+from b24crm.runtime.sender import Call, Sender
 from b24crm.runtime.spec import MethodSpec
 from b24crm.runtime.types import RequestOptions
-from b24crm.runtime.validation import validate
+from b24crm.runtime.validation import encode_params, validate
 
 if TYPE_CHECKING:
     from b24crm.runtime.client import BaseClient
 
+__all__ = [
+    "COMMAND_ERROR_STATUS",
+    "BaseBatch",
+    "BatchCommandNotSent",
+    "BatchHandle",
+    "BatchInvoker",
+    "BatchOutcome",
+    "BatchRef",
+    "BatchResponse",
+    "ChunkReport",
+    "encode_command",
+    "parse_batch_result",
+    "parse_ref_path",
+]
+
 T = TypeVar("T")
 
-#: Status used to map a command's error: commands carry none, and a lone call would have got 400.
-COMMAND_ERROR_STATUS = 400
-
 _PATH_TOKEN = re.compile(r"\[([^\]]*)\]|([^.\[\]]+)")
+
+HandleState = Literal["pending", "ok", "error", "not_sent"]
 
 
 def parse_ref_path(path: str) -> tuple[str, ...]:
@@ -52,6 +86,19 @@ def parse_ref_path(path: str) -> tuple[str, ...]:
     if path.strip() and not tokens:
         raise ValueError(f"not a result path: {path!r}")
     return tokens
+
+
+class BatchCommandNotSent(BatchCommandSkipped):
+    """A batch command was never sent: an earlier request of the same batch failed as a whole.
+
+    The portal did not run it (``may_have_run`` is False), so sending it again is safe.
+    """
+
+    may_have_run = False
+
+    def __init__(self, method: str, key: str, cause: BaseException) -> None:
+        super().__init__(method, key)
+        self.args = (f"{method}: batch command {key!r} was not sent: an earlier request of the batch failed ({cause})",)
 
 
 class BatchRef:
@@ -74,7 +121,7 @@ _PENDING = object()
 
 
 class BatchHandle(Generic[T]):
-    """One enqueued command. After ``execute``: ``.ok``, then ``.result`` (typed) or ``.error`` (typed)."""
+    """One enqueued command. After ``execute``: ``.state``, then ``.result`` (typed) or ``.error`` (typed)."""
 
     def __init__(
         self,
@@ -110,8 +157,28 @@ class BatchHandle(Generic[T]):
         return self._value is not _PENDING and self._error is None
 
     @property
+    def state(self) -> HandleState:
+        """``pending`` before ``execute``; then ``ok``, ``error`` (it failed or its request did), ``not_sent``."""
+        if self.ok:
+            return "ok"
+        if self._error is None:
+            return "pending"
+        return "not_sent" if isinstance(self._error, BatchCommandSkipped) else "error"
+
+    @property
+    def may_have_run(self) -> bool:
+        """Whether the portal may have run this command: True once it ran; for an error, the error's own
+        answer (a command error the portal returned, a request that failed on the way); False when it was
+        never sent or a halt skipped it (sending it again is safe)."""
+        if self.ok:
+            return True
+        if self._error is None or isinstance(self._error, BatchCommandSkipped):
+            return False
+        return bool(getattr(self._error, "may_have_run", True))
+
+    @property
     def error(self) -> B24Error | None:
-        """The command's typed error (an APIError subclass, BatchCommandSkipped, ResponseDecodeError)."""
+        """The typed error (an APIError subclass, TransportError, ResponseDecodeError, BatchCommandSkipped)."""
         return self._error
 
     @property
@@ -135,11 +202,48 @@ class BatchHandle(Generic[T]):
         self._error = error
 
     def __repr__(self) -> str:
-        state = "pending" if not self.done else ("ok" if self.ok else f"error={type(self._error).__name__}")
+        state = self.state if self.state != "error" else f"error={type(self._error).__name__}"
         return f"BatchHandle({self.key!r}, {state})"
 
 
-# --- encoding ----------------------------------------------------------------------------------------------
+@attrs.frozen
+class ChunkReport:
+    """One request of an executed batch: which commands it carried and whether it ran.
+
+    ``state``: ``ran`` (the portal answered; each command holds its result or its error), ``failed`` (the
+    request failed as a whole: ``error``; ``may_have_run`` says whether the portal may have run its
+    commands), ``not_sent`` (an earlier request failed, or ``halt`` stopped the batch). ``lone``: a single
+    command sent as a plain call instead of a ``batch`` request (see the module docstring).
+    """
+
+    index: int
+    keys: tuple[str, ...]
+    state: Literal["ran", "failed", "not_sent"]
+    lone: bool = False
+    error: B24Error | None = None
+    may_have_run: bool = True
+
+
+class BatchOutcome(list[BatchHandle[Any]]):
+    """What ``execute()`` returns: the handles in order (it is the list of them, as before) and ``chunks``, one
+    :class:`ChunkReport` per request saying whether it ran."""
+
+    def __init__(self, handles: Sequence[BatchHandle[Any]], chunks: Sequence[ChunkReport]) -> None:
+        super().__init__(handles)
+        self.chunks: tuple[ChunkReport, ...] = tuple(chunks)
+
+    @property
+    def complete(self) -> bool:
+        """Every request ran (commands may still hold their own errors)."""
+        return all(c.state == "ran" for c in self.chunks)
+
+    @property
+    def not_sent(self) -> tuple[BatchHandle[Any], ...]:
+        """Handles whose commands never reached the portal: safe to enqueue again in a new batch."""
+        return tuple(h for h in self if h.state == "not_sent")
+
+
+# --- references ----------------------------------------------------------------------------------------------
 
 
 def _render_refs(value: Any) -> Any:
@@ -150,13 +254,6 @@ def _render_refs(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [_render_refs(v) for v in value]
     return value
-
-
-def encode_command(method: str, params: Mapping[str, Any]) -> str:
-    """``method?<PHP query>`` as one ``cmd`` value; BatchRefs become ``$result[...]`` text."""
-    rendered = _render_refs(params)
-    query = encode_query(rendered) if rendered else ""
-    return f"{method}?{query}" if query else method
 
 
 def _refs(value: Any, path: str = "") -> Iterator[tuple[str, BatchRef]]:
@@ -175,50 +272,6 @@ def _under(path: str, roots: Sequence[str]) -> bool:
     return any(path == r or path.startswith((r + ".", r + "[")) for r in roots)
 
 
-# --- parsing -----------------------------------------------------------------------------------------------
-
-
-@attrs.frozen
-class BatchResponse:
-    """The five maps of a batch answer, each normalised to a dict (the server sends ``[]`` when empty)."""
-
-    result: Mapping[str, Any]
-    error: Mapping[str, Any]
-    total: Mapping[str, Any]
-    next: Mapping[str, Any]
-    time: Mapping[str, Any]
-
-
-def _as_map(value: Any) -> Mapping[str, Any]:
-    if isinstance(value, Mapping):
-        return {str(k): v for k, v in value.items()}
-    if isinstance(value, list):  # [] for empty; a list if keys were 0..n-1 (never ours)
-        return {str(i): v for i, v in enumerate(value)}
-    return {}
-
-
-def parse_batch_result(method: str, result: Any) -> BatchResponse:
-    """Normalise ``{"result", "result_error", "result_total", "result_next", "result_time"}``."""
-    if isinstance(result, list) and not result:
-        result = {}
-    if not isinstance(result, Mapping):
-        raise ResponseDecodeError(method, f"batch result is {type(result).__name__}, expected an object")
-    return BatchResponse(
-        result=_as_map(result.get("result")),
-        error=_as_map(result.get("result_error")),
-        total=_as_map(result.get("result_total")),
-        next=_as_map(result.get("result_next")),
-        time=_as_map(result.get("result_time")),
-    )
-
-
-def _int(value: Any) -> int | None:
-    try:
-        return None if value is None else int(value)
-    except (TypeError, ValueError):
-        return None
-
-
 # --- the batch -----------------------------------------------------------------------------------------------
 
 
@@ -233,20 +286,30 @@ class BatchInvoker:
         return self._batch._add(method.name, method, params, result_type, page=False)
 
     def enqueue_page(self, method: MethodSpec, params: Mapping[str, Any], item_type: Any) -> BatchHandle[Page[Any]]:
-        """A list method's page as a batch command; the handle's result is a ``Page[item_type]``."""
+        """A list method's page as a batch command; the handle's result is a ``Page[item_type]``, the type the
+        same call outside a batch returns (records from ``pagination.items_path``, ``next``/``total``/``time``)."""
         return self._batch._add(method.name, method, params, item_type, page=True)
 
 
-class BaseBatch:
-    """Base of the generated ``Batch``: collects commands, sends them in chunks of 50, fills the handles."""
+def _sender_of(client: BaseClient | Sender) -> Sender:
+    from b24crm.runtime.client import BaseClient, sender_of
 
-    def __init__(self, client: BaseClient, halt: bool = False) -> None:
-        self._client = client
+    return sender_of(client) if isinstance(client, BaseClient) else client
+
+
+class BaseBatch:
+    """Base of the generated ``Batch``: collects commands, sends them in requests of 50, fills the handles."""
+
+    def __init__(self, client: BaseClient | Sender, halt: bool = False) -> None:
+        self._sender = _sender_of(client)
         self.halt = halt
         self._handles: list[BatchHandle[Any]] = []
         self._wire: list[dict[str, Any]] = []
+        self._lone: list[str | None] = []
         self._executed = False
         self._invoker = BatchInvoker(self)
+        #: Set by ``execute()``: which requests ran (also when it raised).
+        self.outcome: BatchOutcome | None = None
 
     def __len__(self) -> int:
         return len(self._handles)
@@ -264,7 +327,7 @@ class BaseBatch:
 
     def call(self, method: str, params: Mapping[str, Any] | None = None) -> BatchHandle[Any]:
         """Enqueue any method by name (the raw escape hatch); its result stays plain JSON data."""
-        spec = self._client._registry.find(method)
+        spec = self._sender.find(method)
         return self._add(spec.name if spec else method, spec, params or {}, Any, page=False)
 
     def _add(
@@ -276,9 +339,7 @@ class BaseBatch:
             raise BatchError(f"{name} cannot be a batch command")
         if name.lower() == "batch":
             raise BatchError("batch cannot be nested inside batch")
-        wire = to_wire(params)
-        if not isinstance(wire, dict):
-            raise RequestValidationError(name, [Problem("", "params must be a mapping")])
+        wire = encode_params(name, params, keep=(BatchRef,))
         refs = list(_refs(wire))
         for _, ref in refs:
             if ref.handle._batch is not self:
@@ -290,92 +351,128 @@ class BaseBatch:
                 raise RequestValidationError(name, problems)
             if spec.deprecated:
                 warnings.warn(f"{name} is deprecated by Bitrix24", DeprecationWarning, stacklevel=4)
+        reason = lone_reason(wire, _render_refs(wire))
+        if reason is not None and refs:
+            raise BatchError(
+                f"{name}: cannot be a batch command ({reason}), and it cannot run on its own either because "
+                f"{refs[0][0]} refers to another command's result. Pass the value itself. Nothing was sent."
+            )
         handle: BatchHandle[Any] = BatchHandle(self, len(self._handles), name, spec, result_type, page=page)
         self._handles.append(handle)
         self._wire.append(wire)
+        self._lone.append(reason)
         return handle
 
     def _chunks(self) -> list[list[int]]:
-        size = limits.BATCH_MAX_COMMANDS
-        chunks = [list(range(i, min(i + size, len(self._handles)))) for i in range(0, len(self._handles), size)]
-        for chunk in chunks:
-            first = chunk[0]
-            for i in chunk:
+        groups = chunks([r is not None for r in self._lone])
+        group_of = {i: n for n, group in enumerate(groups) for i in group}
+        for group in groups:
+            for i in group:
                 for path, ref in _refs(self._wire[i]):
                     target = ref.handle.index
                     if target >= i:
                         raise BatchError(
                             f"{self._handles[i].key}: {path} refers to {ref.handle.key}, which does not run before it"
                         )
-                    if target < first:
+                    if self._lone[target] is not None:
+                        raise BatchError(
+                            f"{self._handles[i].key}: {path} refers to {ref.handle.key}, which runs on its own "
+                            f"outside the batch ({self._lone[target]}); the server cannot resolve a reference to "
+                            "it. Pass the value itself. Nothing was sent."
+                        )
+                    if group_of[target] != group_of[i]:
                         raise BatchError(
                             f"{self._handles[i].key}: {path} refers to {ref.handle.key}, which falls in an earlier "
-                            f"chunk of {size} commands; the server cannot resolve references across batch requests. "
-                            "Keep dependent commands within one group of 50 (or run them in separate batches and "
-                            "pass the value itself). Nothing was sent."
+                            f"chunk (batch request of up to 50 commands); the server cannot resolve references "
+                            "across batch requests. Keep dependent commands within one group of 50 (or run them in "
+                            "separate batches and pass the value itself). Nothing was sent."
                         )
-        return chunks
+        return groups
 
-    def execute(self, *, request_options: RequestOptions | None = None) -> list[BatchHandle[Any]]:
-        """Send every command; returns the handles in order. One failing command does not fail the rest."""
+    def execute(self, *, request_options: RequestOptions | None = None) -> BatchOutcome:
+        """Send every command; returns the handles in order with a report per request (see the module doc).
+
+        One failing command does not fail the rest. A request that fails as a whole stops the batch: its
+        handles hold the error, later handles are ``not_sent``, ``self.outcome`` is set and the error raised.
+        """
         if self._executed:
             raise BatchError("this batch was already executed")
-        chunks = self._chunks()  # refuses bad references before anything is sent
+        groups = self._chunks()  # refuses bad references before anything is sent
         self._executed = True
+        reports: list[ChunkReport] = []
+        stopped: B24Error | None = None
         halted = False
-        for chunk in chunks:
-            if halted:
-                for i in chunk:
-                    self._handles[i]._fail(BatchCommandSkipped(self._handles[i].method, self._handles[i].key))
+        for n, group in enumerate(groups):
+            handles = [self._handles[i] for i in group]
+            lone = self._lone[group[0]] is not None
+            names = tuple(h.key for h in handles)
+            if stopped is not None or halted:
+                for h in handles:
+                    h._fail(BatchCommandNotSent(h.method, h.key, stopped) if stopped else _skipped(h))
+                reports.append(ChunkReport(n, names, "not_sent", lone, stopped, may_have_run=False))
                 continue
-            halted = self._run(chunk, request_options) and self.halt
-        return list(self._handles)
+            try:
+                failed = (
+                    self._run_lone(handles[0], group[0], request_options) if lone else self._run(group, request_options)
+                )
+            except B24Error as exc:  # the request failed as a whole
+                may_have_run = bool(getattr(exc, "may_have_run", True))
+                for h in handles:
+                    h._fail(exc)
+                reports.append(ChunkReport(n, names, "failed", lone, exc, may_have_run))
+                stopped = exc
+                continue
+            reports.append(ChunkReport(n, names, "ran", lone))
+            halted = failed and self.halt
+        self.outcome = BatchOutcome(self._handles, reports)
+        if stopped is not None:
+            raise stopped
+        return self.outcome
 
-    def _run(self, chunk: list[int], options: RequestOptions | None) -> bool:
-        """Send one chunk; returns True if any command failed."""
-        handles = [self._handles[i] for i in chunk]
-        cmd = {h.key: encode_command(h.method, self._wire[i]) for h, i in zip(handles, chunk, strict=True)}
+    def _run(self, group: list[int], options: RequestOptions | None) -> bool:
+        """Send one ``batch`` request; returns True if any command failed."""
+        handles = [self._handles[i] for i in group]
+        cmd = {
+            h.key: encode_command(h.method, _render_refs(self._wire[i])) for h, i in zip(handles, group, strict=True)
+        }
         idempotent = all(h.spec is not None and h.spec.idempotent for h in handles)
-        methods = sorted({h.method for h in handles})
-        raw = self._client._execute(
-            "batch",
-            {"halt": 1 if self.halt else 0, "cmd": cmd},
-            idempotent=idempotent,
-            rows=(),
-            options=options,
-            budget_methods=methods,
+        methods = tuple(sorted({h.method for h in handles}))
+        call = Call(
+            "batch", {"halt": 1 if self.halt else 0, "cmd": cmd}, options, idempotent=idempotent, budget_methods=methods
         )
-        parsed = parse_batch_result("batch", raw.result)
+        parsed = parse_batch_result("batch", self._sender.send(call).result)
         failed = False
         for h in handles:
             failed = self._settle(h, parsed) or failed
         return failed
 
+    def _run_lone(self, h: BatchHandle[Any], index: int, options: RequestOptions | None) -> bool:
+        """Send one command as a plain call (it cannot travel inside a batch); True if it failed."""
+        try:
+            raw = self._sender.send(Call(h.method, self._wire[index], options, spec=h.spec))
+        except APIError as exc:  # the portal answered with the command's own error
+            h._fail(exc)
+            return True
+        h.total, h.next, h.time = raw.total, raw.next, raw.time
+        return self._decode(h, raw.result)
+
     def _settle(self, h: BatchHandle[Any], parsed: BatchResponse) -> bool:
-        client = self._client
         if h.key in parsed.error:
-            body = parsed.error[h.key]
-            body = body if isinstance(body, Mapping) else {"error": "", "error_description": str(body)}
+            rows = h.spec.errors if h.spec else ()
             h._fail(
-                error_from_wire(
-                    h.method,
-                    body.get("error"),
-                    body.get("error_description"),
-                    COMMAND_ERROR_STATUS,
-                    method_rows=h.spec.errors if h.spec else (),
-                    system_rows=client._registry.system_errors,
-                )
+                command_error(h.method, parsed.error[h.key], method_rows=rows, system_rows=self._sender.system_errors)
             )
             return True
         if h.key not in parsed.result:
-            h._fail(BatchCommandSkipped(h.method, h.key))
+            h._fail(_skipped(h))
             return True
-        h.total = _int(parsed.total.get(h.key))
-        h.next = _int(parsed.next.get(h.key))
-        time = parsed.time.get(h.key)
-        h.time = time if isinstance(time, Mapping) else None
-        client._operating.record(h.method, h.time)
-        value = parsed.result[h.key]
+        h.total = parsed.int_of(parsed.total, h.key)
+        h.next = parsed.int_of(parsed.next, h.key)
+        h.time = parsed.time_of(h.key)
+        self._sender.spent(h.method, h.time)
+        return self._decode(h, parsed.result[h.key])
+
+    def _decode(self, h: BatchHandle[Any], value: Any) -> bool:
         try:
             if h._page:
                 path = h.spec.pagination.items_path if h.spec and h.spec.pagination else ()
@@ -387,3 +484,7 @@ class BaseBatch:
             h._fail(exc)
             return True
         return False
+
+
+def _skipped(h: BatchHandle[Any]) -> BatchCommandSkipped:
+    return BatchCommandSkipped(h.method, h.key)

@@ -21,14 +21,13 @@ from typing import Any, ClassVar, Self, TypedDict, Unpack
 from b24crm.runtime import envelope
 from b24crm.runtime.auth import DEFAULT_TOKEN_URL, Auth, OAuthAuth, Tokens, WebhookAuth, normalize_portal
 from b24crm.runtime.clock import SYSTEM_CLOCK, Clock
-from b24crm.runtime.converter import from_wire, to_wire
+from b24crm.runtime.converter import from_wire
 from b24crm.runtime.envelope import RawResponse
 from b24crm.runtime.errors import (
     OPERATION_TIME_LIMIT,
     QUERY_LIMIT_EXCEEDED,
     TOKEN_REFRESH_CODES,
     APIError,
-    Problem,
     RequestValidationError,
     ResponseDecodeError,
     ResponseTooLarge,
@@ -39,6 +38,7 @@ from b24crm.runtime.paging import Page, dig, iter_all
 from b24crm.runtime.ratelimit import OperatingTracker, RateLimiter, RatePlan
 from b24crm.runtime.redact import LOG_REDACTOR, Redactor, guard_logger
 from b24crm.runtime.retry import RetryPolicy
+from b24crm.runtime.sender import Call, Sender
 from b24crm.runtime.spec import ErrorRow, MethodSpec, Registry
 from b24crm.runtime.stores import (
     DEFAULT_WAIT,
@@ -59,7 +59,7 @@ from b24crm.runtime.transport import (
     check_scheme,
 )
 from b24crm.runtime.types import RequestOptions
-from b24crm.runtime.validation import validate
+from b24crm.runtime.validation import encode_params, validate
 
 __all__ = ["BaseClient", "ClientOptions", "Invoker", "RawResponse"]
 
@@ -170,7 +170,8 @@ class BaseClient:
             logger=self._log,
             **tracker_kwargs,
         )
-        self._invoker = Invoker(self)
+        self._sender = ClientSender(self)
+        self._invoker = Invoker(self._sender)
 
     # --- construction -----------------------------------------------------------------------------------
 
@@ -256,7 +257,7 @@ class BaseClient:
     def _call_raw(self, method: str, params: Mapping[str, Any] | None, options: RequestOptions | None) -> RawResponse:
         spec = self._registry.find(method)
         if spec is None:  # unknown to the spec: sent as given, treated as a write that may not repeat
-            wire = to_wire(dict(params or {}))
+            wire = encode_params(method, dict(params or {}))
             return self._execute(method, wire, idempotent=False, rows=(), options=options)
         # prepare ← _call_raw ← call/call_raw ← the user's line
         wire = self._invoker.prepare(spec, params or {}, stacklevel=3)
@@ -302,7 +303,7 @@ class BaseClient:
                 if stale is not None:
                     self._refresh(auth, stale, timeout, budget)
             body, generation = auth.body(params)
-            payload = json.dumps(body, ensure_ascii=False, separators=(",", ":"), default=_json_default).encode()
+            payload = json.dumps(body, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
             started = self._clock.monotonic()
             status: int | str = "-"
             try:
@@ -424,26 +425,52 @@ class BaseClient:
             self._on_portal_moved(old, new)
 
 
-def _json_default(value: Any) -> Any:
-    # to_wire already produced JSON-ready data; anything left (e.g. a date) is sent as text.
-    return str(value)
+class ClientSender:
+    """The client's side of the seam (``sender.Sender``): what paging and batch may ask of the engine."""
 
-
-class Invoker:
-    """What generated namespaces call: validate → send → decode into the declared types."""
+    __slots__ = ("_client",)
 
     def __init__(self, client: BaseClient) -> None:
         self._client = client
 
     @property
-    def client(self) -> BaseClient:
-        return self._client
+    def system_errors(self) -> Sequence[ErrorRow]:
+        return self._client._registry.system_errors
+
+    def find(self, method: str) -> MethodSpec | None:
+        return self._client._registry.find(method)
+
+    def send(self, call: Call) -> RawResponse:
+        return self._client._execute(
+            call.method,
+            call.params,
+            idempotent=call.safe_to_repeat,
+            rows=call.error_rows,
+            options=call.options,
+            budget_methods=call.budget_methods,
+        )
+
+    def spent(self, method: str, time: Mapping[str, Any] | None) -> None:
+        self._client._operating.record(method, time)
+
+
+def sender_of(client: BaseClient) -> Sender:
+    """The engine behind ``client`` (what ``BaseBatch`` is built on)."""
+    return client._sender
+
+
+class Invoker:
+    """What generated namespaces call: encode and validate → send through the ``Sender`` → decode."""
+
+    def __init__(self, sender: Sender) -> None:
+        self._sender = sender
 
     def prepare(self, method: MethodSpec, params: Mapping[str, Any], *, stacklevel: int = 3) -> dict[str, Any]:
-        """Params → wire data, checked against the spec. Raises RequestValidationError listing every problem."""
-        wire = to_wire(params)
-        if not isinstance(wire, dict):
-            raise RequestValidationError(method.name, [Problem("", "params must be a mapping")])
+        """Params → wire data (``validation.encode_params``), checked against the spec.
+
+        Raises RequestValidationError listing every problem: values with no wire form and schema breaks.
+        """
+        wire = encode_params(method.name, params)
         problems = validate(method.request_schema, wire)
         if problems:
             raise RequestValidationError(method.name, problems)
@@ -452,9 +479,7 @@ class Invoker:
         return wire
 
     def _send(self, method: MethodSpec, wire: Mapping[str, Any], options: RequestOptions | None) -> RawResponse:
-        return self._client._execute(
-            method.name, wire, idempotent=method.idempotent, rows=method.errors, options=options
-        )
+        return self._sender.send(Call(method.name, wire, options, spec=method))
 
     def invoke(
         self, method: MethodSpec, params: Mapping[str, Any], result_type: Any, options: RequestOptions | None
@@ -488,5 +513,5 @@ class Invoker:
         """Every record, streamed lazily (see ``paging.iter_all``). Validation happens before the first yield."""
         wire = self.prepare(method, params, stacklevel=3)
         return iter_all(
-            self._client, method, wire, item_type, limit=limit, progress=progress, after_id=after_id, options=options
+            self._sender, method, wire, item_type, limit=limit, progress=progress, after_id=after_id, options=options
         )

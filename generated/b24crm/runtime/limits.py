@@ -11,6 +11,9 @@ from typing import Final
 PAGE_SIZE: Final = 50
 #: Commands one ``batch`` call executes; the rest get ERROR_BATCH_LENGTH_EXCEEDED.
 BATCH_MAX_COMMANDS: Final = 50
+#: PHP's ``max_input_vars`` (php.ini default): ``parse_str`` of a batch command, a query string or a form body
+#: keeps the first 1,000 variables and silently drops the rest, so no command may hold more.
+MAX_INPUT_VARS: Final = 1000
 #: ``start`` value that switches the count off (no ``total``, no ``next`` on D7 methods).
 START_NO_COUNT: Final = -1
 

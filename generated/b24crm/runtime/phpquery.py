@@ -23,7 +23,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 from urllib.parse import quote_plus, unquote_plus
 
-__all__ = ["decode_query", "encode_query", "php_array"]
+__all__ = ["count_vars", "decode_query", "encode_query", "php_array"]
 
 _CANONICAL_INT = re.compile(r"^(0|-?[1-9][0-9]{0,18})$")
 #: PHP's ``max_input_nesting_level``: a variable nested deeper is dropped.
@@ -34,6 +34,25 @@ _INT_MAX = 2**63 - 1
 def encode_query(params: Mapping[str, Any]) -> str:
     """Encode ``params`` as PHP's ``http_build_query`` would (with b24pysdk's choices for bool/None/empty)."""
     return "&".join(f"{key}={value}" for key, value in _pairs(params, None))
+
+
+def count_vars(params: Mapping[str, Any]) -> int:
+    """How many input variables ``encode_query(params)`` holds (each ``name=value`` piece is one).
+
+    PHP keeps only the first ``max_input_vars`` of them (``limits.MAX_INPUT_VARS``) and silently drops the
+    rest, so whoever builds a query string the server will ``parse_str`` checks this first.
+    """
+    return _count(params)
+
+
+def _count(value: Mapping[Any, Any] | list[Any] | tuple[Any, ...]) -> int:
+    total = 0
+    for item in value.values() if isinstance(value, Mapping) else value:
+        if isinstance(item, (Mapping, list, tuple)) and len(item) > 0:
+            total += _count(item)
+        else:
+            total += 1  # a scalar, or an empty array sent as ``key[]=``
+    return total
 
 
 def _pairs(value: Mapping[Any, Any] | list[Any] | tuple[Any, ...], prefix: str | None) -> Iterator[tuple[str, str]]:

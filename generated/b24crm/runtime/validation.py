@@ -8,12 +8,20 @@ function, so the client and the emulator never disagree about what the spec allo
 
 from __future__ import annotations
 
+import datetime as _dt
+import decimal
+import enum
+import math
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from functools import lru_cache
 from typing import Any
 
-from b24crm.runtime.errors import Problem
+import attrs
+
+from b24crm.runtime.converter import CONVERTER
+from b24crm.runtime.errors import Problem, RequestValidationError
+from b24crm.runtime.types import UNSET
 
 _JSON_TYPES: dict[str, tuple[type, ...]] = {
     "string": (str,),
@@ -175,3 +183,102 @@ def _describe(value: Any) -> str:
         return "null"
     text = repr(value)
     return f"{type(value).__name__} {text if len(text) <= 40 else text[:37] + '...'}"
+
+
+# --- Python values -> wire data ------------------------------------------------------------------------------
+
+#: Deeper nesting than this is refused (PHP's ``json_decode`` gives up at 512 levels and drops the body).
+MAX_DEPTH = 512
+
+
+def encode_params(method: str, params: Any, *, keep: tuple[type, ...] = ()) -> dict[str, Any]:
+    """User parameters -> JSON-ready wire data, or RequestValidationError naming every value without a wire form.
+
+    The one encoder of request values: the JSON body and batch commands both go through it, so a value
+    reaches the portal the same way on either path. What it does with each kind of value:
+
+    * ``str``, ``int``, ``bool``, ``None``: as they are; a ``float`` only when finite (``NaN`` and the
+      infinities are not JSON: a PHP portal would drop the whole body, filters included);
+    * models (attrs classes) through the converter, ``Enum`` as its value, ``UNSET`` keys dropped;
+    * ``list``, ``tuple``, ``range`` and other sequences as lists; ``set``/``frozenset`` as a sorted list
+      (refused when its items do not sort);
+    * ``datetime`` with a time zone and ``date`` as ISO 8601 (``2024-03-01T07:00:00+03:00``); a naive
+      ``datetime`` is refused, since the portal would read it in its own time zone;
+    * ``Decimal`` as a plain decimal string (``"12.50"``), refused when not finite;
+    * ``bytes`` and anything else are refused: the portal would receive their ``repr``.
+
+    ``keep`` lists types passed through untouched (batch references, rendered later).
+    """
+    problems: list[Problem] = []
+    wire = _encode(params, "", problems, keep, 0)
+    if problems:
+        raise RequestValidationError(method, problems)
+    if not isinstance(wire, dict):
+        raise RequestValidationError(method, [Problem("", "params must be a mapping")])
+    return wire
+
+
+def _encode(value: Any, path: str, problems: list[Problem], keep: tuple[type, ...], depth: int) -> Any:
+    if value is None or isinstance(value, (str, bool)) or (keep and isinstance(value, keep)):
+        return value
+    if depth > MAX_DEPTH:
+        problems.append(Problem(path, f"is nested deeper than {MAX_DEPTH} levels"))
+        return None
+    if isinstance(value, enum.Enum):
+        return _encode(value.value, path, problems, keep, depth + 1)
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            problems.append(Problem(path, f"{value!r} has no JSON form; send a finite number or null"))
+            return None
+        return float(value)
+    if attrs.has(type(value)):
+        return _encode(CONVERTER.unstructure(value), path, problems, keep, depth + 1)
+    if isinstance(value, Mapping):
+        out: dict[str, Any] = {}
+        for key, item in value.items():
+            if item is UNSET:
+                continue
+            name = _key(key)
+            if name is None:
+                problems.append(Problem(_join(path, str(key)), f"key {_describe(key)} is not a string or integer"))
+                continue
+            out[name] = _encode(item, _join(path, name), problems, keep, depth + 1)
+        return out
+    if isinstance(value, (set, frozenset)):
+        try:
+            ordered = sorted(value)
+        except TypeError:
+            problems.append(Problem(path, f"a set of {_describe(value)} has no order to send it in; pass a list"))
+            return None
+        return [_encode(v, _join(path, i), problems, keep, depth + 1) for i, v in enumerate(ordered)]
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        problems.append(Problem(path, "bytes have no wire form; send text (a file as [name, base64 text])"))
+        return None
+    if isinstance(value, Sequence):
+        return [_encode(v, _join(path, i), problems, keep, depth + 1) for i, v in enumerate(value)]
+    if isinstance(value, _dt.datetime):
+        if value.tzinfo is None or value.utcoffset() is None:
+            problems.append(Problem(path, f"naive datetime {value.isoformat()}: give it a tzinfo"))
+            return None
+        return value.isoformat()
+    if isinstance(value, _dt.date):
+        return value.isoformat()
+    if isinstance(value, decimal.Decimal):
+        if not value.is_finite():
+            problems.append(Problem(path, f"Decimal {value} has no JSON form; send a finite number or null"))
+            return None
+        return format(value, "f")
+    problems.append(Problem(path, f"{_describe(value)} has no wire form; convert it to text, a number or a list"))
+    return None
+
+
+def _key(key: Any) -> str | None:
+    if isinstance(key, enum.Enum):
+        key = key.value
+    if isinstance(key, str):
+        return key
+    if isinstance(key, int) and not isinstance(key, bool):
+        return str(key)
+    return None
