@@ -3,6 +3,8 @@ many-workers test against it meets the limit a real portal would apply to them t
 
 from __future__ import annotations
 
+from typing import Any
+
 from b24crm import Client
 from b24crm.errors import QueryLimitExceededError
 from b24crm.testing import Emulator
@@ -25,10 +27,10 @@ def _admitted_until_refused(clients: list[Client]) -> int:
 
 
 def test_webhooks_and_the_oauth_app_share_one_bucket() -> None:
-    options = {"rate_limit": "off", "max_attempts": 1}
+    options: dict[str, Any] = {"rate_limit": "off", "max_attempts": 1}
     with Emulator(seed="demo", plan=PLAN) as emu:
         alone = _admitted_until_refused([emu.client(**options)])
     with Emulator(seed="demo", plan=PLAN) as emu:
-        second_hook = Client.from_webhook(emu.add_webhook(), **options)  # type: ignore[arg-type]
+        second_hook = Client.from_webhook(emu.add_webhook(), **options)
         together = _admitted_until_refused([emu.client(**options), second_hook, emu.client("oauth", **options)])
     assert together == alone  # three credentials, not three buckets

@@ -49,7 +49,7 @@ def _run(portal: Emulator, limiter_store: str | None) -> tuple[list[dict[str, An
     results = run_workers(jobs)
     checker = portal.client(rate_limit="off")
     statuses = checker.crm.status.list(filter={"ENTITY_ID": STATUS_ENTITY})
-    stored = Counter(s.status_id for s in statuses if s.status_id.startswith("ZZW"))
+    stored = Counter(str(s.status_id) for s in statuses if str(s.status_id).startswith("ZZW"))
     return results, stored
 
 

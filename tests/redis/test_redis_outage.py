@@ -63,10 +63,10 @@ def _add(client: Client, status_id: str) -> None:
 def _stored(portal: Emulator, prefix: str) -> Counter[str]:
     checker = portal.client(rate_limit="off")
     statuses = checker.crm.status.list(filter={"ENTITY_ID": "SOURCE"})
-    return Counter(s.status_id for s in statuses if s.status_id.startswith(prefix))
+    return Counter(str(s.status_id) for s in statuses if str(s.status_id).startswith(prefix))
 
 
-def _finishes(action: Callable[[], None], within: float) -> BaseException | None:
+def _finishes(action: Callable[[], object], within: float) -> BaseException | None:
     """Run ``action`` in a thread; fail the test if it is still running after ``within`` seconds (a hang)."""
     outcome: list[BaseException | None] = []
 

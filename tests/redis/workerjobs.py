@@ -180,7 +180,11 @@ def run_workers(
         for job in jobs
     ]
     # A worker that hangs is killed, so its readline ends and the run fails instead of hanging the suite.
-    watchdog = threading.Timer(timeout, lambda: [proc.kill() for proc in procs])
+    def kill_all() -> None:
+        for proc in procs:
+            proc.kill()
+
+    watchdog = threading.Timer(timeout, kill_all)
     watchdog.start()
     try:
         for proc in procs:
