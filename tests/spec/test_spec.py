@@ -274,7 +274,7 @@ def test_every_protocol_anchor_cited_in_the_repository_exists() -> None:
         for path in [base] if base.is_file() else sorted(base.rglob("*")):
             if path.suffix not in (".py", ".md", ".yaml", ".jinja") or not path.is_file():
                 continue
-            for name in re.findall(r"docs/protocol\.md#([a-z0-9-]+)", path.read_text(encoding="utf-8")):
+            for name in re.findall(r"(?:docs/|\./)protocol\.md#([a-z0-9-]+)", path.read_text(encoding="utf-8")):
                 cited.setdefault(name, str(path.relative_to(ROOT)))
     assert len(cited) > 10
     unknown = {name: where for name, where in cited.items() if name not in anchors}
