@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import fcntl
 import json
 import os
 import tempfile
@@ -141,6 +140,8 @@ class FileTokenStore:
             finally:
                 self._depth -= 1
                 if self._depth == 0 and self._fd is not None:
+                    import fcntl
+
                     fcntl.flock(self._fd, fcntl.LOCK_UN)
                     os.close(self._fd)
                     self._fd = None
@@ -148,6 +149,10 @@ class FileTokenStore:
             self._thread_lock.release()
 
     def _take_flock(self) -> int:
+        try:
+            import fcntl  # POSIX; imported here so that importing b24crm works everywhere
+        except ImportError:
+            raise StoreUnavailableError(f"token file {self.path}", "file locks need a POSIX system") from None
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o600)
         deadline = time.monotonic() + self._lock_timeout
