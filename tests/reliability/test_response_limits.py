@@ -75,3 +75,13 @@ def test_limits_must_be_positive(emu: Emulator) -> None:
         emu.client(deadline=0)
     with pytest.raises(ValueError, match="max_response_bytes"):
         emu.client(max_response_bytes=0)
+
+
+def test_the_deadline_also_bounds_the_wait_for_the_headers(emu: Emulator) -> None:
+    client = emu.client(**client_options(timeout=(1.0, 5.0), retry_policy=fast_retries(1)))
+    emu.faults.add(method="crm.settings.mode.get", kind="delay", seconds=2.0)  # the read timeout alone: 5 s
+    with pytest.raises(TransportError, match=r"deadline of 1s passed before the response arrived"):
+        client.call("crm.settings.mode.get", request_options=RequestOptions(deadline=1.0))
+    with pytest.raises(ValueError, match="deadline"):
+        client.call("crm.settings.mode.get", request_options=RequestOptions(deadline=0))
+    client.close()

@@ -289,6 +289,8 @@ class BaseClient:
         budget = self._retry.max_attempts if options is None or options.max_attempts is None else options.max_attempts
         if budget < 1:
             raise ValueError(f"max_attempts must be >= 1, got {budget}")
+        if not deadline > 0:
+            raise ValueError(f"deadline must be > 0 seconds, got {deadline!r}")
         make_error = self._error_for(method, rows)
         attempt = 0
         refreshed = moved = False

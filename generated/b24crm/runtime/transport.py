@@ -86,7 +86,7 @@ class TooLarge(Unreadable):
 
 
 #: Seconds one request may take from sending to the last byte of the answer, unless the caller says otherwise.
-#: The cloud ends a request after 60 s (docs/protocol.md#limits); this leaves room for a slow link.
+#: The cloud ends a request after 60 s (docs/protocol.md#operating-limit); this leaves room for a slow link.
 DEFAULT_DEADLINE = 120.0
 #: Bytes of a response body (after inflating) read at most. A full 50-command batch of 50 rich records each is
 #: a few MiB; a body past this is not an answer b24crm can use.
@@ -233,6 +233,8 @@ class Urllib3Transport:
         except u3.LocationValueError as exc:
             raise Fatal(self._describe("invalid URL", exc)) from None
         except u3.ReadTimeoutError as exc:
+            if time.monotonic() >= ends:  # the wait for the headers used up the deadline (Timeout.total)
+                raise MaybeSent(f"deadline of {limit:g}s passed before the response arrived") from None
             raise MaybeSent(self._describe("read timed out", exc)) from None
         except u3.HTTPError as exc:  # ProtocolError (reset / aborted), IncompleteRead, proxy failures …
             raise MaybeSent(self._describe("connection failed after sending", exc)) from None
