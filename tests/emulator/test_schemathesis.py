@@ -52,6 +52,9 @@ from b24crm._registry import REGISTRY
 from b24crm.testing import Emulator
 from codegen.load import load
 
+#: Hundreds of generated requests per operation: left out by `make test-fast`, run by `make test` and CI.
+pytestmark = pytest.mark.heavy
+
 SPEC = Path(__file__).resolve().parents[2] / "spec" / "openapi.yaml"
 MAX_EXAMPLES = 100
 
