@@ -8,12 +8,15 @@ gunicorn worker does; they are released together once all are ready.
 
 from __future__ import annotations
 
+import threading
+import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from redisproc import RedisProcess
 from workerjobs import STATUS_ENTITY, run_workers
 
 from b24crm.testing import Emulator
@@ -96,3 +99,44 @@ def test_eight_workers_across_a_token_expiry_refresh_once(kind: str, tmp_path: P
     assert sum(r["on_tokens"] for r in results) == 1
     assert sorted(r["refreshes"] for r in results) == [0] * 7 + [1]
     assert sum(r["adopted"] for r in results) == 7
+
+
+def test_four_workers_ride_out_a_redis_restart(portal: Emulator) -> None:
+    # Redis is killed a second after the workers start and restarted two seconds later. Policy "local": no worker hangs
+    # or fails over the store; the fall-back buckets start full, so what the portal refuses is only the
+    # overlap of four local buckets (QUERY_LIMIT_EXCEEDED, refused before running); no write runs twice.
+    server = RedisProcess().start()
+    try:
+        jobs = [
+            {
+                "job": "limits",
+                "webhook": portal.webhook_url,
+                "limiter_store": server.url,
+                "on_store_unavailable": "local",
+                "ops": [_ops(p, t) for t in range(THREADS)],
+            }
+            for p in range(PROCESSES)
+        ]
+        outcome: list[list[dict[str, Any]]] = []
+        going = threading.Event()
+        runner = threading.Thread(target=lambda: outcome.append(run_workers(jobs, released=going.set, timeout=120)))
+        runner.start()
+        assert going.wait(120)
+        time.sleep(1.0)
+        server.kill()
+        time.sleep(2.0)
+        server.start()
+        runner.join(150)
+        assert not runner.is_alive()
+    finally:
+        server.stop()
+    results = outcome[0]
+    assert sum(r["fallbacks"] for r in results) > 0  # the outage did hit the workers mid-run
+    errors = [e for r in results for e in r["errors"]]
+    assert set(errors) <= {"QueryLimitExceededError:QUERY_LIMIT_EXCEEDED"}
+    written = [w for r in results for w in r["added"]]
+    checker = portal.client(rate_limit="off")
+    statuses = checker.crm.status.list(filter={"ENTITY_ID": STATUS_ENTITY})
+    stored = Counter(str(s.status_id) for s in statuses if str(s.status_id).startswith("ZZW"))
+    assert stored == Counter(written)
+    assert set(stored.values()) == {1}

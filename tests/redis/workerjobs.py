@@ -46,6 +46,8 @@ def _limits(job: dict[str, Any]) -> dict[str, Any]:
     options: dict[str, Any] = {"rate_limit": job.get("plan", "standard")}
     if job.get("limiter_store"):
         options["limiter_store"] = job["limiter_store"]
+    if job.get("on_store_unavailable"):
+        options["on_store_unavailable"] = job["on_store_unavailable"]
     client = b24crm.Client.from_webhook(job["webhook"], **options)
     errors: list[str] = []
     added: list[str] = []
@@ -78,7 +80,8 @@ def _limits(job: dict[str, Any]) -> dict[str, Any]:
         t.start()
     for t in threads:
         t.join()
-    return {"wall": time.perf_counter() - started, "errors": errors, "added": added}
+    fallbacks = getattr(client._limiter._store, "fallbacks", 0)  # decisions the Redis store took locally
+    return {"wall": time.perf_counter() - started, "errors": errors, "added": added, "fallbacks": fallbacks}
 
 
 def _tokens(job: dict[str, Any]) -> dict[str, Any]:
@@ -162,11 +165,16 @@ def _go(procs: Sequence[subprocess.Popen[str]]) -> None:
 
 
 def run_workers(
-    jobs: Sequence[dict[str, Any]], *, between: Callable[[], None] | None = None, timeout: float = 120.0
+    jobs: Sequence[dict[str, Any]],
+    *,
+    between: Callable[[], None] | None = None,
+    released: Callable[[], None] | None = None,
+    timeout: float = 120.0,
 ) -> list[dict[str, Any]]:
     """Start one process per job, release them together once all are ready, return their results in order.
 
-    ``between`` (tokens jobs) runs after every worker finished its first phase, before the second.
+    ``between`` (tokens jobs) runs after every worker finished its first phase, before the second;
+    ``released`` right after the workers were released.
     """
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     procs = [
@@ -190,6 +198,8 @@ def run_workers(
         for proc in procs:
             _line(proc, "ready")
         _go(procs)
+        if released is not None:
+            released()
         if between is not None:
             for proc in procs:
                 _line(proc, "phase")
