@@ -14,6 +14,9 @@ with :func:`encode_query`; the emulator decodes every form body, query string an
 * decoding follows PHP arrays: an array whose keys are exactly ``0..n-1`` in order is a list, any other
   array a ``dict`` with string keys (PHP turns ``"5"`` into the integer key 5; JSON would give ``"5"``, so
   string keys keep both encodings identical).
+
+:func:`count_vars` says how many input variables a query holds, so no batch command goes out over PHP's
+``max_input_vars`` (docs/protocol.md#input-variable-cap). The whole module is sans-IO: pure functions.
 """
 
 from __future__ import annotations

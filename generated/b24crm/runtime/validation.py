@@ -4,6 +4,10 @@ A deliberately small JSON Schema (2020-12) subset — the keywords spec/README.m
 needs no jsonschema dependency. Every problem is collected and named by its wire path
 (``fields.STATUS_ID``), so one RequestValidationError can list them all. The emulator uses the same
 function, so the client and the emulator never disagree about what the spec allows.
+
+:func:`encode_params` runs first: the one encoder of request values (JSON body and batch commands alike),
+turning Python values into wire data and refusing what has no wire form (NaN, bytes, naive datetimes, ...).
+The whole module is sans-IO: pure functions over data.
 """
 
 from __future__ import annotations
