@@ -187,3 +187,17 @@ def test_a_forked_child_uses_the_store_even_if_a_parent_thread_held_its_lock(red
     assert store.reserve("bucket:fork", 5, SLOW, 0.0) == 0.0
     assert store.reserve("bucket:fork", 5, SLOW, 0.0) == 0.0
     assert store.reserve("bucket:fork", 5, SLOW, 0.0) == pytest.approx(1000.0, abs=1.0)  # the child's counted
+
+
+def test_a_redis_that_refuses_writes_follows_the_policy_too(redis_url: str, redis_client: redis.Redis) -> None:
+    # A server out of memory (or a read-only replica) answers with an error, not a dropped connection.
+    redis_client.config_set("maxmemory", "1")
+    redis_client.config_set("maxmemory-policy", "noeviction")
+    try:
+        with pytest.raises(StoreUnavailableError):
+            RedisLimiterStore(redis_url, on_unavailable="error").reserve("bucket:oom", 5, 2.0, 0.0)
+        local = RedisLimiterStore(redis_url, on_unavailable="local")
+        assert local.reserve("bucket:oom", 5, 2.0, 0.0) > 0  # the fall-back bucket, started full
+        assert local.fallbacks == 1
+    finally:
+        redis_client.config_set("maxmemory", "0")

@@ -174,7 +174,9 @@ class _RedisBase:
         self._log = logger or _log
         import redis as redis_py
 
-        self._errors: tuple[type[Exception], ...] = (redis_py.ConnectionError, redis_py.TimeoutError, OSError)
+        # Any Redis failure (down, slow, loading, a read-only replica, out of memory) follows the policy: none
+        # escapes as a raw redis-py exception.
+        self._errors: tuple[type[Exception], ...] = (redis_py.RedisError, OSError)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self._where!r})"
