@@ -35,7 +35,7 @@ def test_reliability_doc_shows_the_matrix(module_emulator: Emulator) -> None:
     committed = DOC.read_text(encoding="utf-8")
     fresh = splice(committed, render(results))
     diff = "".join(difflib.unified_diff(committed.splitlines(True), fresh.splitlines(True), "committed", "matrix"))
-    assert fresh == committed, f"{DOC.name} is stale: run `make reliability-doc`\n{diff}"
+    assert fresh == committed, f"{DOC.relative_to(DOC.parents[1])} is stale: run `make reliability-doc`\n{diff}"
 
 
 def test_splice_keeps_the_hand_written_sections() -> None:
