@@ -250,3 +250,26 @@ def test_a_pair_passed_in_after_re_authorizing_beats_an_older_stored_one(emu: Em
     stored = FileTokenStore(path).load()
     assert stored is not None and stored.refresh_token not in (old.refresh_token, creds.refresh_token)
     assert emu.stats()["oauth_refreshes"] == 1
+
+
+class _CannotSave(FileTokenStore):
+    """A store that dies between the refresh and the save (Redis gone, disk full)."""
+
+    def compare_and_save(self, expected_refresh_token: str | None, tokens: Tokens) -> bool:
+        raise StoreUnavailableError("test store", "saving failed")
+
+
+def test_a_refreshed_pair_is_kept_even_when_the_store_cannot_save_it(
+    emu: Emulator, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The token server has already rotated the refresh token: losing the new pair would log the app out.
+    seen: list[Tokens] = []
+    client = _client(emu, _CannotSave(tmp_path / "tokens.json"), seen)
+    emu.expire_tokens()
+    with caplog.at_level("WARNING", logger="b24crm"):
+        assert client.crm.enum.ownertype()
+    assert len(seen) == 1 and emu.stats()["oauth_refreshes"] == 1
+    assert any("could not be saved to the token store" in r.getMessage() for r in caplog.records)
+    emu.expire_tokens()  # and the kept pair refreshes again next time
+    assert client.crm.enum.ownertype()
+    assert emu.stats()["oauth_refreshes"] == 2

@@ -25,7 +25,14 @@ import attrs
 from b24crm.runtime import forksafe
 from b24crm.runtime.clock import SYSTEM_CLOCK, Clock
 from b24crm.runtime.envelope import decode_json
-from b24crm.runtime.errors import APIError, AuthError, ResponseDecodeError, TransportError, error_from_wire
+from b24crm.runtime.errors import (
+    APIError,
+    AuthError,
+    ResponseDecodeError,
+    StoreUnavailableError,
+    TransportError,
+    error_from_wire,
+)
 from b24crm.runtime.redact import MASK, Redactor, redact
 from b24crm.runtime.retry import RetryPolicy
 from b24crm.runtime.transport import MaybeSent, Transport, TransportFailure
@@ -330,19 +337,40 @@ class OAuthAuth:
                 try:
                     tokens = self._from_server(transport, timeout, clock, retry, max_attempts)
                 except AuthError as exc:
-                    reloaded = store.load() if exc.code.lower() == "invalid_grant" else None
+                    reloaded = self._reload_after(exc, store)
                     if reloaded is None or reloaded.refresh_token == current.refresh_token:
                         raise
                     self.logger.warning("b24crm: OAuth refresh token already used by another process; reloaded")
                     self._install(reloaded, refreshed=False)
                     return True
-                if not store.compare_and_save(expected, tokens):
+                # The token server has rotated the pair: from here on it must be installed whatever the store
+                # says, or this process (and on_tokens) would lose the only valid refresh token.
+                try:
+                    saved = store.compare_and_save(expected, tokens)
+                except StoreUnavailableError as exc:
+                    self.logger.warning(
+                        "b24crm: the new OAuth tokens could not be saved to the token store (%s); they are kept "
+                        "in this process and handed to on_tokens",
+                        exc,
+                    )
+                    saved = True
+                if not saved:
                     self.logger.warning(
                         "b24crm: the token store changed during this refresh (a lock expired?); keeping the new "
                         "tokens in this process, the stored pair is another process's"
                     )
                 self._install(tokens, refreshed=True)
                 return True
+
+    @staticmethod
+    def _reload_after(error: AuthError, store: TokenStore) -> Tokens | None:
+        """After ``invalid_grant``: the stored pair, in case another process refreshed without our lock."""
+        if error.code.lower() != "invalid_grant":
+            return None
+        try:
+            return store.load()
+        except StoreUnavailableError:
+            return None  # the token server's answer is the error worth reporting
 
     def _from_server(
         self,
