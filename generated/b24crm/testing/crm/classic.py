@@ -13,7 +13,7 @@ from typing import Any
 
 from b24crm.testing.api import CallContext, Handler, Result
 from b24crm.testing.crm import funnels
-from b24crm.testing.crm.codec import InvalidValue, parse_value, render_classic
+from b24crm.testing.crm.codec import InvalidValue, Renderer, classic_renderer, parse_value
 from b24crm.testing.crm.errors import documented
 from b24crm.testing.crm.fields import MULTIFIELDS, Field, Schema
 from b24crm.testing.crm.filters import Bounds, compile_filter
@@ -35,12 +35,21 @@ def render_row(schema: Schema, objs: Objects, row: Row, names: list[str] | None)
         names += [k for k in MULTIFIELDS if row.get(k)]
         if schema.open:
             names += [k for k in row if k not in names]
-    out: Row = {}
-    for name in names:
-        field = schema.field(name)
-        if field is not None:
-            out[name] = render_classic(field, row.get(name))
-    return out
+    return {name: render(row.get(name)) for name, render in _plan(schema, names)}
+
+
+_PLANS: dict[tuple[int, tuple[str, ...]], list[tuple[str, Renderer]]] = {}
+
+
+def _plan(schema: Schema, names: list[str]) -> list[tuple[str, Renderer]]:
+    """(name, renderer) per selected field, made once per schema and selection."""
+    key = (schema.entity_type_id, tuple(names))
+    plan = _PLANS.get(key)
+    if plan is None:
+        if len(_PLANS) > 512:
+            _PLANS.clear()
+        plan = _PLANS[key] = [(n, classic_renderer(f)) for n in names if (f := schema.field(n)) is not None]
+    return plan
 
 
 def _selected(schema: Schema, objs: Objects, select: Any) -> list[str] | None:
@@ -142,7 +151,11 @@ def classic_handlers(prefix: str, schema: Schema) -> dict[str, Handler]:
                 order.append((field, str(direction).upper() == "DESC"))
         page = run_list(objs, schema, predicate, bounds, order, ctx.start)
         names = _selected(schema, objs, resolve_param(params, "select"))
-        rows = [render_row(schema, objs, row, names) for row in page.rows]
+        if names is None:
+            rows = [render_row(schema, objs, row, None) for row in page.rows]
+        else:
+            plan = _plan(schema, names)
+            rows = [{name: render(row.get(name)) for name, render in plan} for row in page.rows]
         if page.total is None:
             return Result(rows, total=0, counted=False)  # classic start=-1: total 0, no next (docs/protocol.md#paging)
         return Result(rows, next=page.next, total=page.total)

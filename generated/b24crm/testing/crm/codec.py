@@ -16,7 +16,7 @@ from typing import Any
 from b24crm.testing.crm.fields import Field, parse_time
 from b24crm.testing.methods.common import php_intval
 
-__all__ = ["InvalidValue", "parse_value", "render_classic", "render_item"]
+__all__ = ["InvalidValue", "classic_renderer", "item_renderer", "parse_value", "render_classic", "render_item"]
 
 _INT = re.compile(r"^\s*-?\d+\s*$")
 _TRUE = {"Y", "y", "1", "true", "TRUE", "True"}
@@ -142,39 +142,71 @@ _SCALAR: dict[str, Callable[[Field, Any, bool], Any]] = {
 
 def render_classic(field: Field, value: Any) -> Any:
     """A stored value as classic proxies answer it."""
-    if value is None:
-        return "N" if field.upper in _DERIVED_FLAGS else None
-    kind = field.kind
-    if kind == "multifield":
-        return [
-            {"ID": str(m["ID"]), "VALUE_TYPE": m.get("VALUE_TYPE", ""), "VALUE": m["VALUE"], "TYPE_ID": field.upper}
-            for m in value
-        ]
-    if isinstance(value, list):
-        return [_classic_scalar(kind, v) for v in value]
-    return _classic_scalar(kind, value)
-
-
-def _classic_scalar(kind: str, value: Any) -> Any:
-    if kind == "bool":
-        return "Y" if value else "N"
-    if kind == "float":
-        return f"{float(value):.2f}"
-    if kind == "int" or (isinstance(value, (int, float)) and not isinstance(value, bool)):
-        return str(value)
-    return value
+    return classic_renderer(field)(value)
 
 
 def render_item(field: Field, value: Any) -> Any:
     """A stored value as crm.item answers it (typed; booleans ``Y``/``N``)."""
-    if value is None and field.upper in _DERIVED_FLAGS:
-        return "N"
-    if value is None:
-        return [] if field.multiple else None
-    if field.kind == "bool":
-        return "Y" if value else "N"
-    if field.kind == "int" and isinstance(value, str):
-        return php_intval(value)
-    if field.kind == "float" and not isinstance(value, float):
-        return float(value)
+    return item_renderer(field)(value)
+
+
+Renderer = Callable[[Any], Any]
+
+
+def classic_renderer(field: Field) -> Renderer:
+    """The classic rendering of one field, chosen once per page (lists render tens of thousands of values)."""
+    empty = "N" if field.upper in _DERIVED_FLAGS else None
+    if field.kind == "multifield":
+        kind = field.upper
+
+        def multifield(value: Any) -> Any:
+            if value is None:
+                return None
+            return [
+                {"ID": str(m["ID"]), "VALUE_TYPE": m.get("VALUE_TYPE", ""), "VALUE": m["VALUE"], "TYPE_ID": kind}
+                for m in value
+            ]
+
+        return multifield
+    scalar = _CLASSIC_SCALAR.get(field.kind, _classic_text)
+
+    def render(value: Any) -> Any:
+        if value is None:
+            return empty
+        if isinstance(value, list):
+            return [scalar(v) for v in value]
+        return scalar(value)
+
+    return render
+
+
+def _classic_text(value: Any) -> Any:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(value)
     return value
+
+
+_CLASSIC_SCALAR: dict[str, Renderer] = {
+    "bool": lambda v: "Y" if v else "N",
+    "float": lambda v: f"{float(v):.2f}",
+    "int": str,
+}
+
+
+def item_renderer(field: Field) -> Renderer:
+    """The crm.item rendering of one field."""
+    empty: Any = "N" if field.upper in _DERIVED_FLAGS else ([] if field.multiple else None)
+    kind = field.kind
+
+    def render(value: Any) -> Any:
+        if value is None:
+            return empty
+        if kind == "bool":
+            return "Y" if value else "N"
+        if kind == "int" and isinstance(value, str):
+            return php_intval(value)
+        if kind == "float" and not isinstance(value, float):
+            return float(value)
+        return value
+
+    return render

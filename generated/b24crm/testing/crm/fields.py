@@ -299,6 +299,20 @@ lastActivityTime/LAST_ACTIVITY_TIME datetime R - Last activity
 """
 
 
+def _kind(type_: str) -> str:
+    if type_ in _INT_TYPES:
+        return "int"
+    if type_ == "double":
+        return "float"
+    if type_ in _BOOL_TYPES:
+        return "bool"
+    if type_ in ("date", "datetime"):
+        return type_
+    if type_ == "crm_multifield":
+        return "multifield"
+    return "str"
+
+
 @attrs.frozen
 class Field:
     """One field of one entity type."""
@@ -313,21 +327,11 @@ class Field:
     multiple: bool = False
     status_type: str | None = None
     dynamic: bool = False
+    #: How values are stored and compared: int, float, bool, date, datetime, multifield or str.
+    kind: str = attrs.field(init=False)
 
-    @property
-    def kind(self) -> str:
-        """How values are stored and compared: int, float, bool, date, datetime, multifield or str."""
-        if self.type in _INT_TYPES:
-            return "int"
-        if self.type == "double":
-            return "float"
-        if self.type in _BOOL_TYPES:
-            return "bool"
-        if self.type in ("date", "datetime"):
-            return self.type
-        if self.type == "crm_multifield":
-            return "multifield"
-        return "str"
+    def __attrs_post_init__(self) -> None:
+        object.__setattr__(self, "kind", _kind(self.type))
 
     def descriptor(self, *, item: bool, status_type: str | None = None) -> dict[str, Any]:
         """The ``*.fields`` entry (``upperName`` added for crm.item, as the server does)."""
@@ -357,6 +361,8 @@ class Schema:
     open: bool = False
     by_upper: Mapping[str, Field] = attrs.field(init=False)
     by_camel: Mapping[str, Field] = attrs.field(init=False)
+    #: User fields (and an open family's fields) met so far, made once.
+    extra: dict[str, Field] = attrs.field(init=False, factory=dict)
 
     def __attrs_post_init__(self) -> None:
         object.__setattr__(self, "by_upper", {f.upper: f for f in self.fields})
@@ -379,7 +385,9 @@ class Schema:
         """A standard field, or a user field (any ``UF_*`` name, typed as a string)."""
         found = self.by_upper.get(upper)
         if found is None and (is_user_field(upper) or (self.open and upper == upper.upper())):
-            return Field(upper, camel_name(upper), "string", upper, dynamic=True)
+            found = self.extra.get(upper)
+            if found is None:
+                found = self.extra[upper] = Field(upper, camel_name(upper), "string", upper, dynamic=True)
         return found
 
     def from_camel(self, camel: str) -> Field | None:

@@ -11,9 +11,11 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+import attrs
+
 from b24crm.testing.api import CallContext, Handler, Result
 from b24crm.testing.crm import funnels
-from b24crm.testing.crm.codec import InvalidValue, parse_value, render_item
+from b24crm.testing.crm.codec import InvalidValue, Renderer, item_renderer, parse_value
 from b24crm.testing.crm.errors import documented
 from b24crm.testing.crm.fields import MULTIFIELDS, Field, Schema, schema_for
 from b24crm.testing.crm.filters import Bounds, FilterError, compile_filter
@@ -52,35 +54,50 @@ def _resolver(schema: Schema) -> Callable[[str], Field | None]:
     return resolve
 
 
-def render_item_row(schema: Schema, objs: Objects, row: Row, select: Any, name_of: Callable[[Field], str]) -> Row:
-    """One item: ``select`` names (camelCase, ``*``, ``ufCrm*``) or everything; ``id`` always."""
+@attrs.frozen
+class ItemPlan:
+    """What one ``select`` renders: (wire name, canonical name, renderer) per field, and whether ``fm``."""
+
+    fields: tuple[tuple[str, str, Renderer], ...]
+    with_fm: bool
+
+    def render(self, row: Row) -> Row:
+        out: Row = {name: render(row.get(upper)) for name, upper, render in self.fields}
+        if self.with_fm:
+            out["fm"] = [
+                {"id": int(m["ID"]), "typeId": kind, "valueType": m.get("VALUE_TYPE", ""), "value": m["VALUE"]}
+                for kind in MULTIFIELDS
+                for m in row.get(kind) or []
+            ]
+        return out
+
+
+def item_plan(schema: Schema, objs: Objects, select: Any, name_of: Callable[[Field], str]) -> ItemPlan:
+    """``select`` names (camelCase, ``*``, ``ufCrm*``) or everything; ``id`` always."""
     if isinstance(select, dict):
         select = list(select.values())
     wanted = [str(s) for s in select] if isinstance(select, list) and select else ["*"]
-    user = [schema.field(n) for n in objs.user_fields(schema.entity_type_id)]
+    user = [f for n in objs.user_fields(schema.entity_type_id) if (f := schema.field(n)) is not None]
     chosen: list[Field] = [schema.by_upper["ID"]]
     with_fm = False
     for name in wanted:
         if name == "*":
             chosen += [f for f in schema.fields if f.kind != "multifield"]
-            chosen += [f for f in user if f is not None]
+            chosen += user
             with_fm = schema.has_multifields
         elif name in ("ufCrm*", "UF_*"):
-            chosen += [f for f in user if f is not None]
+            chosen += user
         else:
             field = _resolver(schema)(name)
             if field is not None and field.kind != "multifield":
                 chosen.append(field)
-    out: Row = {}
-    for field in chosen:
-        out[name_of(field)] = render_item(field, row.get(field.upper))
-    if with_fm:
-        out["fm"] = [
-            {"id": int(m["ID"]), "typeId": kind, "valueType": m.get("VALUE_TYPE", ""), "value": m["VALUE"]}
-            for kind in MULTIFIELDS
-            for m in row.get(kind) or []
-        ]
-    return out
+    unique = list(dict.fromkeys(chosen))
+    return ItemPlan(tuple((name_of(f), f.upper, item_renderer(f)) for f in unique), with_fm)
+
+
+def render_item_row(schema: Schema, objs: Objects, row: Row, select: Any, name_of: Callable[[Field], str]) -> Row:
+    """One item as crm.item answers it (see :func:`item_plan`)."""
+    return item_plan(schema, objs, select, name_of).render(row)
 
 
 def _parse_fields(method: str, schema: Schema, params: Mapping[str, Any]) -> Row:
@@ -246,7 +263,8 @@ def item_list(params: dict[str, Any], ctx: CallContext) -> Any:
             order.append((field, word == "DESC"))
     page = run_list(objs, schema, predicate, bounds, order, ctx.start)
     name_of = _names(params)
-    items = [render_item_row(schema, objs, row, params.get("select"), name_of) for row in page.rows]
+    plan = item_plan(schema, objs, params.get("select"), name_of)
+    items = [plan.render(row) for row in page.rows]
     if page.total is None:
         return Result({"items": items})  # D7 start=-1: neither total nor next (docs/protocol.md#paging)
     return Result({"items": items}, next=page.next, total=page.total)

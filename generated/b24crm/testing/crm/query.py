@@ -55,11 +55,14 @@ def run_list(
     total = 0
     page: list[Row] = []
     if by_id and bounds.id_only:
-        ids = objects.ids_in_range(etid, bounds.lo, bounds.hi)
-        total = len(ids)
-        chosen = ids[::-1] if desc else ids
-        for object_id in chosen[offset : offset + PAGE_SIZE]:
-            row = objects.get(etid, object_id)
+        ids, first, stop = objects.id_window(etid, bounds.lo, bounds.hi)
+        total = stop - first
+        if desc:
+            positions = range(stop - 1 - offset, max(stop - 1 - offset - PAGE_SIZE, first - 1), -1)
+        else:
+            positions = range(first + offset, min(first + offset + PAGE_SIZE, stop))
+        for position in positions:
+            row = objects.get(etid, ids[position])
             if row is not None:
                 page.append(row)
     elif by_id:

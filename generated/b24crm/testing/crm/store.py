@@ -158,13 +158,10 @@ class Objects:
             if row is not None:
                 yield row
 
-    def count_range(self, entity_type_id: int, lo: int, hi: int) -> int:
+    def id_window(self, entity_type_id: int, lo: int, hi: int) -> tuple[array[int], int, int]:
+        """The sorted IDs and the positions ``[first, stop)`` of those in ``lo..hi`` (no copy)."""
         ids = self.ids(entity_type_id)
-        return max(0, bisect.bisect_right(ids, hi) - bisect.bisect_left(ids, lo))
-
-    def ids_in_range(self, entity_type_id: int, lo: int, hi: int) -> array[int]:
-        ids = self.ids(entity_type_id)
-        return ids[bisect.bisect_left(ids, lo) : bisect.bisect_right(ids, hi)]
+        return ids, bisect.bisect_left(ids, lo), bisect.bisect_right(ids, hi)
 
     def user_fields(self, entity_type_id: int) -> list[str]:
         """The ``UF_*`` names this portal has for the type (every name ever written)."""
