@@ -17,7 +17,7 @@ When Redis is unreachable or slow (every command has a short socket timeout) the
 * ``"wait"``: retry with backoff for up to ``wait`` seconds, then ``StoreUnavailableError``.
 * ``"error"``: ``StoreUnavailableError`` at once.
 
-``StoreUnavailableError`` is raised only before a request is sent. Updates made after the portal answered
+``StoreUnavailableError`` is raised only where the call has not run. Updates made after the portal answered
 (``saturate``, ``set_operating``) never raise — the call's outcome must reach the caller, or a write that
 ran would look failed — they go to the local state instead. The token store has no local fall-back (a
 refresh outside the shared lock would log out the other workers): it waits up to ``wait`` seconds, then
