@@ -160,10 +160,11 @@ def _usable(burst: int, rate: float) -> int:
 
     The portal blocks the request *after* its counter exceeds X (limits.md), so X + 1 requests fit from empty.
     The client keeps one slot of that unused (``RATE_HEADROOM``; more at fast custom rates): measured with
-    ``bench/headroom.py`` on the standard plan, 60 calls from a fresh bucket, sequential and from 8 threads,
-    filling all 51 slots met a 503 in 3 of 4 runs (the client stamps a request before the portal counts it,
-    so with no slack a paced request arrives a little early), filling 50 met none, and 49 (the old fill,
-    chosen when the emulator wrongly refused request 51) met none either but was 0.5 s slower per burst.
+    ``bench/headroom.py`` on the standard plan, 60 calls from a fresh bucket, 5 runs sequential and 5 from 8
+    threads: filling all 51 slots met a 503 in 10 of 10 runs (the client stamps a request before the portal
+    counts it, so with no slack the first paced request arrives a little early), filling 50 met none (0 of 10,
+    5.00 s), and 49 (the old fill, chosen when the emulator wrongly refused request 51) met none either but
+    took 5.50 s, 0.5 s more per burst.
     So on the real plans the client fills exactly X: 50 of 51 on standard, 250 of 251 on Enterprise.
     """
     headroom = max(limits.RATE_HEADROOM, math.ceil(rate * limits.RATE_JITTER_SECONDS))
