@@ -16,9 +16,11 @@ handles of that request carry its error, later requests are not sent (their hand
 ``BatchCommandNotSent``, safe to send again), ``batch.outcome`` is set, and the error is raised.
 
 Sans-IO parts: command encoding, the substitution and variable checks, chunking and answer decoding live in
-:mod:`b24crm.runtime.batchwire`; this module holds the handles and the sync driver, which sends through the
-:class:`~b24crm.runtime.sender.Sender`. Command keys always start with a letter (``c0001_crm_status_add``):
-purely numeric keys make PHP answer a list instead of a map.
+:mod:`b24crm.runtime.batchwire`; enqueueing, reference checks and ``_Run`` (which request comes next, what an
+answer or a failure means for each handle) are pure too. The only I/O is the loop in ``execute`` that sends each
+step through the :class:`~b24crm.runtime.sender.Sender`; the asyncio client repeats that loop with ``await``.
+Command keys always start with a letter (``c0001_crm_status_add``): purely numeric keys make PHP answer a list
+instead of a map.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from b24crm.runtime.batchwire import (
     parse_batch_result,
 )
 from b24crm.runtime.converter import from_wire
+from b24crm.runtime.envelope import RawResponse
 from b24crm.runtime.errors import (
     APIError,
     B24Error,
@@ -394,67 +397,51 @@ class BaseBatch:
 
         One failing command does not fail the rest. A request that fails as a whole stops the batch: its
         handles hold the error, later handles are ``not_sent``, ``self.outcome`` is set and the error raised.
+        This loop is the only I/O of a batch; ``_Run`` decides and books everything (sans-IO).
         """
+        run = self._start(request_options)
+        while (step := run.next_step()) is not None:
+            try:
+                raw = self._sender.send(step.call)
+            except B24Error as exc:
+                run.failed(step, exc)
+            else:
+                run.answered(step, raw)
+        return run.finish()
+
+    def _start(self, options: RequestOptions | None) -> _Run:
         if self._executed:
             raise BatchError("this batch was already executed")
         groups = self._chunks()  # refuses bad references before anything is sent
         self._executed = True
-        reports: list[ChunkReport] = []
-        stopped: B24Error | None = None
-        halted = False
-        for n, group in enumerate(groups):
-            handles = [self._handles[i] for i in group]
-            lone = self._lone[group[0]] is not None
-            names = tuple(h.key for h in handles)
-            if stopped is not None or halted:
-                for h in handles:
-                    h._fail(BatchCommandNotSent(h.method, h.key, stopped) if stopped else _skipped(h))
-                reports.append(ChunkReport(n, names, "not_sent", lone, stopped, may_have_run=False))
-                continue
-            try:
-                failed = (
-                    self._run_lone(handles[0], group[0], request_options) if lone else self._run(group, request_options)
-                )
-            except B24Error as exc:  # the request failed as a whole
-                may_have_run = bool(getattr(exc, "may_have_run", True))
-                for h in handles:
-                    h._fail(exc)
-                reports.append(ChunkReport(n, names, "failed", lone, exc, may_have_run))
-                stopped = exc
-                continue
-            reports.append(ChunkReport(n, names, "ran", lone))
-            halted = failed and self.halt
-        self.outcome = BatchOutcome(self._handles, reports)
-        if stopped is not None:
-            raise stopped
-        return self.outcome
+        return _Run(self, groups, options)
 
-    def _run(self, group: list[int], options: RequestOptions | None) -> bool:
-        """Send one ``batch`` request; returns True if any command failed."""
+    def _call_for(self, group: list[int], options: RequestOptions | None) -> Call:
+        """The request for one group: a ``batch`` of its commands, or the lone command as a plain call."""
         handles = [self._handles[i] for i in group]
+        if self._lone[group[0]] is not None:
+            (h,) = handles
+            return Call(h.method, self._wire[group[0]], options, spec=h.spec)
         cmd = {
             h.key: encode_command(h.method, _render_refs(self._wire[i])) for h, i in zip(handles, group, strict=True)
         }
         idempotent = all(h.spec is not None and h.spec.idempotent for h in handles)
         methods = tuple(sorted({h.method for h in handles}))
-        call = Call(
-            "batch", {"halt": 1 if self.halt else 0, "cmd": cmd}, options, idempotent=idempotent, budget_methods=methods
-        )
-        parsed = parse_batch_result("batch", self._sender.send(call).result)
+        params = {"halt": 1 if self.halt else 0, "cmd": cmd}
+        return Call("batch", params, options, idempotent=idempotent, budget_methods=methods)
+
+    def _receive(self, group: list[int], raw: RawResponse) -> bool:
+        """Settle the group's handles from its answer; True if any command failed."""
+        handles = [self._handles[i] for i in group]
+        if self._lone[group[0]] is not None:
+            (h,) = handles
+            h.total, h.next, h.time = raw.total, raw.next, raw.time
+            return self._decode(h, raw.result)
+        parsed = parse_batch_result("batch", raw.result)
         failed = False
         for h in handles:
             failed = self._settle(h, parsed) or failed
         return failed
-
-    def _run_lone(self, h: BatchHandle[Any], index: int, options: RequestOptions | None) -> bool:
-        """Send one command as a plain call (it cannot travel inside a batch); True if it failed."""
-        try:
-            raw = self._sender.send(Call(h.method, self._wire[index], options, spec=h.spec))
-        except APIError as exc:  # the portal answered with the command's own error
-            h._fail(exc)
-            return True
-        h.total, h.next, h.time = raw.total, raw.next, raw.time
-        return self._decode(h, raw.result)
 
     def _settle(self, h: BatchHandle[Any], parsed: BatchResponse) -> bool:
         if h.key in parsed.error:
@@ -484,6 +471,68 @@ class BaseBatch:
             h._fail(exc)
             return True
         return False
+
+
+@attrs.frozen
+class _Step:
+    index: int
+    group: list[int]
+    call: Call
+
+
+class _Run:
+    """One ``execute()``, sans-IO: which request comes next, and what each answer or failure means for the
+    handles and the reports. A driver (sync here, asyncio later) only sends ``step.call``."""
+
+    def __init__(self, batch: BaseBatch, groups: list[list[int]], options: RequestOptions | None) -> None:
+        self.batch = batch
+        self.groups = groups
+        self.options = options
+        self.reports: list[ChunkReport] = []
+        self.stopped: B24Error | None = None
+        self.halted = False
+
+    def _names(self, group: list[int]) -> tuple[str, ...]:
+        return tuple(self.batch._handles[i].key for i in group)
+
+    def _lone(self, group: list[int]) -> bool:
+        return self.batch._lone[group[0]] is not None
+
+    def next_step(self) -> _Step | None:
+        while len(self.reports) < len(self.groups):
+            n = len(self.reports)
+            group = self.groups[n]
+            if self.stopped is None and not self.halted:
+                return _Step(n, group, self.batch._call_for(group, self.options))
+            for i in group:  # an earlier request failed, or halt stopped the batch
+                h = self.batch._handles[i]
+                h._fail(BatchCommandNotSent(h.method, h.key, self.stopped) if self.stopped else _skipped(h))
+            self.reports.append(ChunkReport(n, self._names(group), "not_sent", self._lone(group), self.stopped, False))
+        return None
+
+    def answered(self, step: _Step, raw: RawResponse) -> None:
+        failed = self.batch._receive(step.group, raw)
+        self.reports.append(ChunkReport(step.index, self._names(step.group), "ran", self._lone(step.group)))
+        self.halted = failed and self.batch.halt
+
+    def failed(self, step: _Step, exc: B24Error) -> None:
+        lone = self._lone(step.group)
+        if lone and isinstance(exc, APIError):  # a lone command's own error: the portal answered it
+            self.batch._handles[step.group[0]]._fail(exc)
+            self.reports.append(ChunkReport(step.index, self._names(step.group), "ran", lone))
+            self.halted = self.batch.halt
+            return
+        may_have_run = bool(getattr(exc, "may_have_run", True))
+        for i in step.group:  # the request failed as a whole
+            self.batch._handles[i]._fail(exc)
+        self.reports.append(ChunkReport(step.index, self._names(step.group), "failed", lone, exc, may_have_run))
+        self.stopped = exc
+
+    def finish(self) -> BatchOutcome:
+        self.batch.outcome = BatchOutcome(self.batch._handles, self.reports)
+        if self.stopped is not None:
+            raise self.stopped
+        return self.batch.outcome
 
 
 def _skipped(h: BatchHandle[Any]) -> BatchCommandSkipped:
