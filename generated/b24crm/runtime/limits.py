@@ -14,6 +14,8 @@ BATCH_MAX_COMMANDS: Final = 50
 #: PHP's ``max_input_vars`` (php.ini default): ``parse_str`` of a batch command, a query string or a form body
 #: keeps the first 1,000 variables and silently drops the rest, so no command may hold more.
 MAX_INPUT_VARS: Final = 1000
+#: PHP's ``max_input_nesting_level`` (php.ini default): ``parse_str`` drops a variable nested deeper.
+MAX_INPUT_NESTING: Final = 64
 #: ``start`` value that switches the count off (no ``total``, no ``next`` on D7 methods).
 START_NO_COUNT: Final = -1
 

@@ -26,11 +26,13 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 from urllib.parse import quote_plus, unquote_plus
 
+from b24crm.runtime.limits import MAX_INPUT_NESTING
+
 __all__ = ["count_vars", "decode_query", "encode_query", "php_array"]
 
 _CANONICAL_INT = re.compile(r"^(0|-?[1-9][0-9]{0,18})$")
 #: PHP's ``max_input_nesting_level``: a variable nested deeper is dropped.
-_MAX_NESTING = 64
+_MAX_NESTING = MAX_INPUT_NESTING
 _INT_MAX = 2**63 - 1
 
 

@@ -25,6 +25,7 @@ import attrs
 
 from b24crm.runtime.converter import CONVERTER
 from b24crm.runtime.errors import Problem, RequestValidationError
+from b24crm.runtime.limits import MAX_INPUT_NESTING
 from b24crm.runtime.types import UNSET
 
 _JSON_TYPES: dict[str, tuple[type, ...]] = {
@@ -191,8 +192,11 @@ def _describe(value: Any) -> str:
 
 # --- Python values -> wire data ------------------------------------------------------------------------------
 
-#: Deeper nesting than this is refused (PHP's ``json_decode`` gives up at 512 levels and drops the body).
-MAX_DEPTH = 512
+#: Deeper nesting than this is refused before anything is sent. A JSON body alone would be read to 512 levels
+#: (``json_decode``'s depth), but a batch command is decoded with PHP's ``max_input_nesting_level`` and silently
+#: loses a deeper variable, and a value must reach the portal the same way on either path. 64 levels also keep
+#: the encoder (two frames per list level) far from Python's recursion limit however deep the caller's stack.
+MAX_DEPTH = MAX_INPUT_NESTING
 
 
 def encode_params(method: str, params: Any, *, keep: tuple[type, ...] = ()) -> dict[str, Any]:
