@@ -10,6 +10,7 @@ import secrets
 import ssl
 import threading
 from collections.abc import Mapping
+from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -24,7 +25,7 @@ from b24crm.testing.limiter import parse_plan
 from b24crm.testing.portal import DEFAULT_SCOPES, Portal, Webhook
 from b24crm.testing.seed import add_entity
 from b24crm.testing.server import CONTROL_TOKEN_HEADER, DEFAULT_MAX_BODY_BYTES, EmulatorServer
-from b24crm.testing.tls import make_certificates
+from b24crm.testing.tls import Certificates, make_certificates, remove_certificates
 
 if TYPE_CHECKING:
     from b24crm._client import Client
@@ -95,7 +96,9 @@ class Emulator:
             costs=costs,
             credentials=self._credentials,
         )
+        #: The generated CA's certificate while a ``tls=True`` emulator runs (None before start and after stop).
         self.ca_file: str | None = None
+        self._certs: Certificates | None = None
         self._control_token: str | None = None
         self._servers: list[EmulatorServer] = []
         self._threads: list[threading.Thread] = []
@@ -107,11 +110,24 @@ class Emulator:
         if self._servers:
             return self
         context: ssl.SSLContext | None = None
-        if self.tls:
-            certs = make_certificates(host=self.host)
-            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-            context.load_cert_chain(certs.cert_file, certs.key_file)
-            self.ca_file = certs.ca_file
+        try:
+            if self.tls:
+                # The CA key is already gone (tls.py); the leaf key goes once loaded, the folder at stop().
+                self._certs = certs = make_certificates(host=self.host)
+                try:
+                    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+                    context.load_cert_chain(certs.cert_file, certs.key_file)
+                finally:
+                    Path(certs.key_file).unlink(missing_ok=True)
+                self.ca_file = certs.ca_file
+            self._listen(context)
+        except BaseException:  # a failed start leaves no certificate folder behind
+            self._remove_certificates()
+            raise
+        return self
+
+    def _listen(self, context: ssl.SSLContext | None) -> None:
+        """Bind the main and the alternate listener with a fresh control token and issue the OAuth pair."""
         token = self._credentials.get("control_token") or secrets.token_urlsafe(24)
         main, alternate = (
             EmulatorServer(
@@ -125,7 +141,12 @@ class Emulator:
         self._threads = [server.start() for server in self._servers]
         self.portal.oauth.base_url = main.base_url
         self._issue_tokens()
-        return self
+
+    def _remove_certificates(self) -> None:
+        """Delete the TLS folder: temp folders must not pile up, nor keys stay behind, run after run."""
+        if self._certs is not None:
+            remove_certificates(self._certs)
+        self._certs, self.ca_file = None, None
 
     def _issue_tokens(self) -> None:
         # The chosen pair only once: after a reset the old tokens must not come back.
@@ -142,13 +163,14 @@ class Emulator:
         )
 
     def stop(self) -> None:
-        """Stop serving and close the state file."""
+        """Stop serving, close the state file and delete the ``tls=True`` certificates' folder."""
         for server in self._servers:
             server.shutdown()
             server.server_close()
         for thread in self._threads:
             thread.join(timeout=5)
         self._servers, self._threads = [], []
+        self._remove_certificates()
         self.portal.store.close()
 
     def __enter__(self) -> Emulator:
