@@ -46,10 +46,13 @@ def _names(params: Mapping[str, Any]) -> Callable[[Field], str]:
 
 
 def _resolver(schema: Schema) -> Callable[[str], Field | None]:
+    """camelCase names, and the UPPER_CASE ones the controller also accepts (it converts keys before it
+    validates them: b24pysdk's ``as_list_fast`` orders crm.item by ``ID``)."""
+
     def resolve(name: str) -> Field | None:
         if name.startswith("UF_"):
             return schema.field(name)
-        return schema.from_camel(name)
+        return schema.from_camel(name) or (schema.by_upper.get(name) if name.isupper() else None)
 
     return resolve
 
