@@ -50,7 +50,8 @@ def test_a_quote_family_added_to_the_spec_shares_the_item_store(portal: Portal) 
     for name, handler in family_handlers(family("crm.quote")).items():
         portal.emu.register(name, handler, validate=False)
     quote_id = portal.ok("crm.quote.add", {"fields": {"TITLE": "Offer", "OPPORTUNITY": 120}})["result"]
-    assert portal.ok("crm.quote.get", {"id": quote_id})["result"]["OPPORTUNITY"] == "120.00"
+    quote = portal.ok("crm.quote.get", {"id": quote_id})["result"]
+    assert quote["OPPORTUNITY"] == "120.00" and quote["STATUS_ID"] == "DRAFT"
     item = portal.ok("crm.item.get", {"entityTypeId": 7, "id": quote_id})["result"]["item"]
     assert item["title"] == "Offer" and item["stageId"] == "DRAFT"
     assert portal.ok("crm.quote.list", {"filter": {">OPPORTUNITY": 100}, "select": ["ID"]})["result"] == [

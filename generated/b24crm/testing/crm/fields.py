@@ -371,11 +371,11 @@ class Schema:
     @property
     def stage_field(self) -> str:
         """The canonical name of the stage field (STATUS_ID for leads, STAGE_ID otherwise)."""
-        return "STATUS_ID" if self.entity_type_id == 1 else "STAGE_ID"
+        return "STATUS_ID" if self.entity_type_id in (1, 7) else "STAGE_ID"
 
     @property
     def semantic_field(self) -> str:
-        return "STATUS_SEMANTIC_ID" if self.entity_type_id == 1 else "STAGE_SEMANTIC_ID"
+        return "STATUS_SEMANTIC_ID" if self.entity_type_id in (1, 7) else "STAGE_SEMANTIC_ID"
 
     @property
     def has_multifields(self) -> bool:
@@ -461,7 +461,10 @@ def schema_for(entity_type_id: int) -> Schema:
     """The schema of a type: its own table for 1-4, the smart-process table for quotes, invoices, SPAs."""
     found = _SCHEMAS.get(entity_type_id)
     if found is None:
-        found = _SCHEMAS[entity_type_id] = Schema(entity_type_id, _DYNAMIC_FIELDS)
+        fields = _DYNAMIC_FIELDS
+        if entity_type_id == 7:  # a quote's stage is STATUS_ID in the classic API, stageId in crm.item
+            fields = tuple(attrs.evolve(f, upper="STATUS_ID") if f.upper == "STAGE_ID" else f for f in fields)
+        found = _SCHEMAS[entity_type_id] = Schema(entity_type_id, fields)
     return found
 
 
