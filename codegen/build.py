@@ -325,6 +325,7 @@ class _Builder:
         if op.get("deprecated"):
             doc += ["", "Deprecated: Bitrix24 has discontinued this method; calling it warns (DeprecationWarning)."]
         segments = name.split(".")
+        token_type = item_expr if item_expr is not None else result_expr
         return ir.Method(
             wire_name=name,
             const_name=constant(name),
@@ -345,6 +346,8 @@ class _Builder:
             request_schema_expr=_literal(_strip(body_schema)) if body_schema is not None else "None",
             pagination=_pagination(pagination),
             errors=errors,
+            token_name=f"_{constant(name)}",
+            token_type=token_type,
         )
 
 
@@ -455,6 +458,7 @@ def build(spec: LoadedSpec) -> ir.Package:
         if len(p) == 1
     )
     info = doc.get("info", {})
+    modules = _namespace_modules(tuple(namespaces), wire_paths)
     return ir.Package(
         spec_sha256=spec.sha256,
         title=one_line(str(info.get("title", ""))),
@@ -467,4 +471,23 @@ def build(spec: LoadedSpec) -> ir.Package:
         methods=methods,
         namespaces=tuple(namespaces),
         roots=roots,
+        namespace_modules=modules,
     )
+
+
+def _namespace_modules(
+    namespaces: tuple[ir.Namespace, ...], wire_paths: Mapping[tuple[str, ...], str]
+) -> tuple[ir.NamespaceModule, ...]:
+    """Roots (``crm``) in the package's ``__init__``; each top-level group (``crm.status``) in a module of its own."""
+    groups: dict[tuple[str, ...], list[ir.Namespace]] = {}
+    for ns in namespaces:
+        groups.setdefault(ns.path[:2], []).append(ns)
+    roots = [n for key, members in groups.items() if len(key) == 1 for n in members]
+    children = {key: members for key, members in groups.items() if len(key) == 2}
+    modules = [
+        ir.NamespaceModule(name=key[1], wire=wire_paths[key], namespaces=tuple(members), uses=())
+        for key, members in sorted(children.items())
+    ]
+    refs = tuple(ir.NamespaceModuleRef(name=m.name, class_names=m.class_names) for m in modules)
+    root = ir.NamespaceModule(name="", wire="", namespaces=tuple(roots), uses=refs)
+    return (root, *modules)

@@ -219,6 +219,10 @@ class Method:
     pagination: PaginationDef | None
     #: Class names of the method's documented error rows, in matching order.
     errors: tuple[str, ...]
+    #: The module constant holding the typed result token (``Decoded[...]``) the calls pass to the invoker.
+    token_name: str
+    #: What the token decodes into: the record type of a paginated method, the result type otherwise.
+    token_type: TypeExpr
 
 
 @attrs.frozen
@@ -239,6 +243,33 @@ class Namespace:
 
 
 @attrs.frozen
+class NamespaceModule:
+    """One module of ``b24crm.namespaces``: a top-level group (``crm.status``) with everything below it."""
+
+    #: The module's name inside ``b24crm.namespaces`` (``status``); empty for the package's ``__init__``.
+    name: str
+    #: The group's wire prefix (``crm.status``), for its docstring.
+    wire: str
+    namespaces: tuple[Namespace, ...]
+    #: Modules whose classes this one's properties return (the ``__init__`` imports every group).
+    uses: tuple[NamespaceModuleRef, ...]
+
+    @property
+    def methods(self) -> tuple[Method, ...]:
+        return tuple(m for ns in self.namespaces for m in ns.methods)
+
+    @property
+    def class_names(self) -> tuple[str, ...]:
+        return tuple(n for ns in self.namespaces for n in (ns.class_name, ns.batch_class_name))
+
+
+@attrs.frozen
+class NamespaceModuleRef:
+    name: str
+    class_names: tuple[str, ...]
+
+
+@attrs.frozen
 class Package:
     spec_sha256: str
     title: str
@@ -252,3 +283,5 @@ class Package:
     methods: tuple[Method, ...]
     namespaces: tuple[Namespace, ...]
     roots: tuple[Child, ...]
+    #: ``b24crm.namespaces`` as modules: the root (name ``""``) first, then one per top-level group.
+    namespace_modules: tuple[NamespaceModule, ...]

@@ -13,6 +13,9 @@ Output is deterministic (sorted IR, fixed header, LF endings), so regenerating t
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
+import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -28,11 +31,12 @@ OUTPUTS = {
     "init.py.jinja": "__init__.py",
     "client.py.jinja": "_client.py",
     "registry.py.jinja": "_registry.py",
-    "namespaces.py.jinja": "namespaces.py",
     "models.py.jinja": "models.py",
     "enums.py.jinja": "enums.py",
     "errors.py.jinja": "errors.py",
 }
+#: One module per top-level group of methods (and the package's __init__ for the roots).
+NAMESPACE_TEMPLATE = "namespace_module.py.jinja"
 _SKIP = re.compile(r"(__pycache__|\.pyc$|\.mypy_cache|\.ruff_cache)")
 
 
@@ -96,25 +100,44 @@ def model_imports(package: ir.Package) -> list[str]:
     return import_lines(needs)
 
 
-def namespace_imports(package: ir.Package) -> list[str]:
-    """What the types, defaults and calls of namespaces.py need; runtime-only names under TYPE_CHECKING."""
-    needs = set(ir.all_imports(p.type_qexpr for m in package.methods for p in m.params))
-    needs |= ir.all_imports(p.default_expr for m in package.methods for p in m.params)
-    needs |= ir.all_imports(m.result_qexpr for m in package.methods)
-    needs |= ir.all_imports(m.item_qexpr for m in package.methods)
-    paged = any(m.item_qexpr is not None for m in package.methods)
-    needs |= {ir.Import("typing", "TYPE_CHECKING"), ir.Import("typing", "cast"), ir.Import("b24crm", "_registry as _r")}
-    needs.add(ir.Import("b24crm.runtime.types", "RequestOptions"))
+def namespace_imports(module: ir.NamespaceModule) -> list[str]:
+    """What one module of ``b24crm.namespaces`` needs; names only annotations use go under TYPE_CHECKING."""
+    methods = module.methods
+    needs = set(ir.all_imports(p.type_qexpr for m in methods for p in m.params))
+    needs |= ir.all_imports(p.default_expr for m in methods for p in m.params)
+    needs |= ir.all_imports(m.result_qexpr for m in methods)
+    needs |= ir.all_imports(m.token_type for m in methods)
+    needs.discard(ir.Import("b24crm.runtime.batch", "BatchRef"))
+    paged = any(m.item_qexpr is not None for m in methods)
+    batched = [m for m in methods if m.batchable]
+    if methods:
+        needs |= {
+            ir.Import("typing", "Final"),
+            ir.Import("b24crm", "_registry as _r"),
+            ir.Import("b24crm.runtime.types", "Decoded"),
+            ir.Import("b24crm.runtime.types", "RequestOptions"),
+        }
     if paged:
         needs |= {ir.Import("collections.abc", "Callable"), ir.Import("collections.abc", "Iterator")}
-    checking = [
-        "    from b24crm.runtime.batch import BatchHandle, BatchInvoker, BatchRef",
-        "    from b24crm.runtime.client import Invoker",
-    ]
+    for ref in module.uses:
+        needs |= {ir.Import(f"b24crm.namespaces.{ref.name}", name) for name in ref.class_names}
+    checking = {ir.Import("b24crm.runtime.client", "Invoker"), ir.Import("b24crm.runtime.batch", "BatchInvoker")}
+    if batched:
+        checking.add(ir.Import("b24crm.runtime.batch", "BatchHandle"))
+    if any(m.params for m in batched):
+        checking.add(ir.Import("b24crm.runtime.batch", "BatchRef"))
     if paged:
-        checking.append("    from b24crm.runtime.paging import Page")
-    needs.discard(ir.Import("b24crm.runtime.batch", "BatchRef"))
-    return [*import_lines(needs, future=True), "", "if TYPE_CHECKING:", *checking]
+        checking.add(ir.Import("b24crm.runtime.paging", "Page"))
+    needs.add(ir.Import("typing", "TYPE_CHECKING"))
+    guarded = ["    " + line if line else line for line in import_lines(checking)]
+    return [*import_lines(needs, future=True), "", "if TYPE_CHECKING:", *guarded]
+
+
+def namespace_exports(module: ir.NamespaceModule) -> list[str]:
+    names = list(module.class_names)
+    for ref in module.uses:
+        names += ref.class_names
+    return sorted(names)
 
 
 def render(package: ir.Package, version: str) -> dict[str, bytes]:
@@ -123,10 +146,42 @@ def render(package: ir.Package, version: str) -> dict[str, bytes]:
     context = {"package": package, "header": header(package), "version": version}
     files: dict[str, bytes] = {}
     for template, out in OUTPUTS.items():
-        imports = {"models.py": model_imports, "namespaces.py": namespace_imports}.get(out)
-        text = env.get_template(template).render(**context, imports=imports(package) if imports else [])
+        imports = model_imports(package) if out == "models.py" else []
+        text = env.get_template(template).render(**context, imports=imports)
         files[out] = text.encode("utf-8")
-    return files
+    for module in package.namespace_modules:
+        text = env.get_template(NAMESPACE_TEMPLATE).render(
+            **context, module=module, imports=namespace_imports(module), exports=namespace_exports(module)
+        )
+        files[namespace_path(module)] = text.encode("utf-8")
+    return formatted(files)
+
+
+#: ruff's formatter, isolated from any configuration so the output is the same on every machine.
+RUFF_FORMAT = ("format", "--isolated", "--quiet", "--line-length", "120", "--target-version", "py311")
+
+
+class FormatError(RuntimeError):
+    """ruff could not format a rendered module: a template produced invalid Python."""
+
+
+def formatted(files: dict[str, bytes]) -> dict[str, bytes]:
+    """Every rendered module passed through ``ruff format`` (one process for all of them)."""
+    with tempfile.TemporaryDirectory(prefix="b24crm-codegen-") as tmp:
+        root = Path(tmp)
+        for rel, data in files.items():
+            (root / rel).parent.mkdir(parents=True, exist_ok=True)
+            (root / rel).write_bytes(data)
+        done = subprocess.run(
+            [sys.executable, "-m", "ruff", *RUFF_FORMAT, str(root)], capture_output=True, text=True, check=False
+        )
+        if done.returncode != 0:
+            raise FormatError(f"ruff format failed on the rendered modules: {done.stderr.strip() or done.stdout}")
+        return {rel: (root / rel).read_bytes() for rel in files}
+
+
+def namespace_path(module: ir.NamespaceModule) -> str:
+    return f"namespaces/{module.name or '__init__'}.py"
 
 
 def is_rendered(path: Path) -> bool:

@@ -211,8 +211,8 @@ def _export(args: argparse.Namespace, out: _Output, err: IO[str]) -> int:
     progress = _Progress(err)
     count = 0
     try:
-        records: Iterator[Any] = client._invoker.iter_all(
-            spec, params, dict[str, Any], limit=args.limit, progress=progress, after_id=args.after_id, options=None
+        records: Iterator[Any] = client.iter_all(
+            spec.name, params, limit=args.limit, progress=progress, after_id=args.after_id
         )
         for record in records:
             out.write(json.dumps(to_wire(record), ensure_ascii=False, default=str))

@@ -49,7 +49,7 @@ def test_the_extending_guide_works_as_written(tmp_path: Path) -> None:
         check=False,
     )
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "def list(" in (repo / "generated" / "b24crm" / "namespaces.py").read_text(encoding="utf-8")
+    assert "def list(" in (repo / "generated" / "b24crm" / "namespaces" / "quote.py").read_text(encoding="utf-8")
     assert not (ROOT / "spec" / "quote.yaml").exists()  # the real repo is untouched
 
     # Step 3: the guide's Python block, importing the freshly generated package.

@@ -43,7 +43,7 @@ class PythonFileSnapshot(SingleFileSnapshotExtension):
 
 def snapshot_name(output: str) -> str:
     """``__init__.py`` -> ``init``, ``_client.py`` -> ``client``: unique, and never collected as a test."""
-    return output.removesuffix(".py").replace("/", "__").strip("_")
+    return output.removesuffix(".py").replace("__init__", "init").replace("/", "__").strip("_")
 
 
 @pytest.fixture(scope="module")
@@ -51,20 +51,26 @@ def kitchen_sink_files() -> dict[str, bytes]:
     return generate(KITCHEN_SINK, VERSION)
 
 
-@pytest.mark.parametrize("output", sorted(OUTPUTS.values()))
+#: Every module the kitchen sink renders: the fixed outputs plus one namespace module per top-level group.
+KITCHEN_OUTPUTS = sorted(generate(KITCHEN_SINK, VERSION))
+
+
+@pytest.mark.parametrize("output", KITCHEN_OUTPUTS)
 def test_generated_file(kitchen_sink_files: dict[str, bytes], snapshot: SnapshotAssertion, output: str) -> None:
     text = kitchen_sink_files[output].decode("utf-8")
     assert text == snapshot(extension_class=PythonFileSnapshot, name=snapshot_name(output))
 
 
 def test_snapshots_cover_every_generated_template(kitchen_sink_files: dict[str, bytes]) -> None:
-    assert set(kitchen_sink_files) == set(OUTPUTS.values())
-    assert len({snapshot_name(o) for o in OUTPUTS.values()}) == len(OUTPUTS)
+    namespaces = {name for name in kitchen_sink_files if name.startswith("namespaces/")}
+    assert set(kitchen_sink_files) == set(OUTPUTS.values()) | namespaces
+    assert "namespaces/__init__.py" in namespaces and len(namespaces) >= 3  # the root and a module per group
+    assert len({snapshot_name(o) for o in kitchen_sink_files}) == len(kitchen_sink_files)
 
 
 def test_generated_files_are_valid_python(kitchen_sink_files: dict[str, bytes]) -> None:
-    for output in OUTPUTS.values():
-        ast.parse(kitchen_sink_files[output], filename=output)
+    for output, data in kitchen_sink_files.items():
+        ast.parse(data, filename=output)
 
 
 # ---- the fixture really is a kitchen sink ------------------------------------------------------------

@@ -11,10 +11,10 @@ from typing import Any
 
 import attrs
 
-from b24crm.runtime.client import BaseClient
-from b24crm.runtime.errors import AccessDenied, InvalidParams, NotFound, RateLimited, ServerError
 from b24crm._registry import REGISTRY as SPEC_REGISTRY
 from b24crm.errors import KINDS
+from b24crm.runtime.client import BaseClient
+from b24crm.runtime.errors import AccessDenied, InvalidParams, NotFound, RateLimited, ServerError
 from b24crm.runtime.spec import ErrorRow, MethodSpec, Pagination, Registry
 from b24crm.runtime.transport import HttpResponse
 

@@ -11,6 +11,7 @@ from b24crm.runtime.batch import BaseBatch, BatchRef, encode_command, parse_batc
 from b24crm.runtime.errors import BatchCommandSkipped, BatchError, RequestValidationError, ResponseDecodeError
 from b24crm.runtime.paging import Page
 from b24crm.runtime.transport import HttpResponse
+from b24crm.runtime.types import Decoded
 
 from .fakes import (
     ITEM_LIST,
@@ -77,8 +78,8 @@ def test_handles_get_typed_results_and_keys_are_never_numeric() -> None:
     portal = EchoBatchPortal()
     client, transport, _ = make_client(portal)
     b = BaseBatch(client)
-    h1 = b._invoker.enqueue(STATUS_ADD, add_params(1), int)
-    h2 = b._invoker.enqueue(STATUS_GET, {"id": 3}, Status)
+    h1 = b._invoker.enqueue(STATUS_ADD, add_params(1), Decoded(int))
+    h2 = b._invoker.enqueue(STATUS_GET, {"id": 3}, Decoded(Status))
     assert not h1.done
     with pytest.raises(BatchError, match="not been executed"):
         _ = h1.result
@@ -104,11 +105,11 @@ def test_reference_becomes_result_expression() -> None:
     portal = EchoBatchPortal()
     client, _, _ = make_client(portal)
     b = BaseBatch(client)
-    h1 = b._invoker.enqueue(STATUS_ADD, add_params(1), int)
+    h1 = b._invoker.enqueue(STATUS_ADD, add_params(1), Decoded(int))
     ref = h1.ref("")
     assert isinstance(ref, BatchRef) and str(ref) == "$result[c0000_crm_status_add]"
-    lst = b._invoker.enqueue(ITEM_LIST, {"filter": {"ID": ref}}, list[Any])
-    h3 = b._invoker.enqueue(STATUS_GET, {"id": lst.ref("items.0.ID")}, Status)  # int expected: ref accepted
+    lst = b._invoker.enqueue(ITEM_LIST, {"filter": {"ID": ref}}, Decoded(list[Any]))
+    h3 = b._invoker.enqueue(STATUS_GET, {"id": lst.ref("items.0.ID")}, Decoded(Status))  # int expected: ref accepted
     b.execute()
     cmd = portal.batches[0]["cmd"]
     assert parse_str(cmd[lst.key].partition("?")[2]) == {"filter": {"ID": "$result[c0000_crm_status_add]"}}
@@ -118,9 +119,9 @@ def test_reference_becomes_result_expression() -> None:
 def test_validation_still_applies_around_references() -> None:
     client, transport, _ = make_client(EchoBatchPortal())
     b = BaseBatch(client)
-    h = b._invoker.enqueue(STATUS_ADD, add_params(1), int)
+    h = b._invoker.enqueue(STATUS_ADD, add_params(1), Decoded(int))
     with pytest.raises(RequestValidationError) as info:
-        b._invoker.enqueue(STATUS_ADD, {"fields": {"ENTITY_ID": h.ref("ID"), "STATUS_ID": "TOO_LONG_ID_X"}}, int)
+        b._invoker.enqueue(STATUS_ADD, {"fields": {"ENTITY_ID": h.ref("ID"), "STATUS_ID": "TOO_LONG_ID_X"}}, Decoded(int))
     paths = {p.path for p in info.value.problems}
     assert paths == {"fields.STATUS_ID", "fields.NAME"}
     assert len(b) == 1 and not transport.requests
@@ -130,7 +131,7 @@ def test_chunks_above_fifty() -> None:
     portal = EchoBatchPortal()
     client, transport, _ = make_client(portal)
     b = BaseBatch(client)
-    handles = [b._invoker.enqueue(STATUS_ADD, add_params(i), int) for i in range(120)]
+    handles = [b._invoker.enqueue(STATUS_ADD, add_params(i), Decoded(int)) for i in range(120)]
     b.execute()
     assert [len(x["cmd"]) for x in portal.batches] == [50, 50, 20]
     assert len(transport.requests) == 3
@@ -141,10 +142,10 @@ def test_chunks_above_fifty() -> None:
 def test_reference_across_chunks_is_refused_before_sending() -> None:
     client, transport, _ = make_client(EchoBatchPortal())
     b = BaseBatch(client)
-    first = b._invoker.enqueue(STATUS_ADD, add_params(0), int)
+    first = b._invoker.enqueue(STATUS_ADD, add_params(0), Decoded(int))
     for i in range(1, 50):
-        b._invoker.enqueue(STATUS_ADD, add_params(i), int)
-    b._invoker.enqueue(STATUS_GET, {"id": first.ref()}, Status)  # the 51st command: next chunk
+        b._invoker.enqueue(STATUS_ADD, add_params(i), Decoded(int))
+    b._invoker.enqueue(STATUS_GET, {"id": first.ref()}, Decoded(Status))  # the 51st command: next chunk
     with pytest.raises(BatchError, match="earlier chunk") as info:
         b.execute()
     assert "c0050_crm_status_get" in str(info.value) and "c0000_crm_status_add" in str(info.value)
@@ -156,9 +157,9 @@ def test_reference_within_a_later_chunk_is_fine() -> None:
     client, transport, _ = make_client(portal)
     b = BaseBatch(client)
     for i in range(50):
-        b._invoker.enqueue(STATUS_ADD, add_params(i), int)
-    h = b._invoker.enqueue(STATUS_ADD, add_params(50), int)
-    b._invoker.enqueue(STATUS_GET, {"id": h.ref()}, Status)
+        b._invoker.enqueue(STATUS_ADD, add_params(i), Decoded(int))
+    h = b._invoker.enqueue(STATUS_ADD, add_params(50), Decoded(int))
+    b._invoker.enqueue(STATUS_GET, {"id": h.ref()}, Decoded(Status))
     b.execute()
     assert len(transport.requests) == 2
 
@@ -166,15 +167,15 @@ def test_reference_within_a_later_chunk_is_fine() -> None:
 def test_reference_to_another_batch_is_refused() -> None:
     client, _, _ = make_client(EchoBatchPortal())
     a, b = BaseBatch(client), BaseBatch(client)
-    h = a._invoker.enqueue(STATUS_ADD, add_params(0), int)
+    h = a._invoker.enqueue(STATUS_ADD, add_params(0), Decoded(int))
     with pytest.raises(BatchError, match="another batch"):
-        b._invoker.enqueue(STATUS_GET, {"id": h.ref("ID")}, Status)
+        b._invoker.enqueue(STATUS_GET, {"id": h.ref("ID")}, Decoded(Status))
 
 
 def test_partial_success_is_kept() -> None:
     client, _, _ = make_client(EchoBatchPortal(fail={1}))
     b = BaseBatch(client)
-    hs = [b._invoker.enqueue(STATUS_ADD, add_params(i), int) for i in range(3)]
+    hs = [b._invoker.enqueue(STATUS_ADD, add_params(i), Decoded(int)) for i in range(3)]
     b.execute()
     assert hs[0].ok and hs[2].ok and hs[2].result == 2
     assert not hs[1].ok
@@ -187,7 +188,7 @@ def test_halt_skips_the_rest_including_later_chunks() -> None:
     portal = EchoBatchPortal(fail={1})
     client, transport, _ = make_client(portal)
     b = BaseBatch(client, halt=True)
-    hs = [b._invoker.enqueue(STATUS_ADD, add_params(i), int) for i in range(60)]
+    hs = [b._invoker.enqueue(STATUS_ADD, add_params(i), Decoded(int)) for i in range(60)]
     b.execute()
     assert len(transport.requests) == 1  # the second chunk was never sent
     assert portal.batches[0]["halt"] == 1
@@ -199,8 +200,8 @@ def test_halt_skips_the_rest_including_later_chunks() -> None:
 def test_bad_result_decodes_to_a_handle_error() -> None:
     client, _, _ = make_client(EchoBatchPortal())
     b = BaseBatch(client)
-    h = b._invoker.enqueue(STATUS_ADD, add_params(0), Status)  # an int comes back, a model was declared
-    ok_h = b._invoker.enqueue(STATUS_ADD, add_params(1), int)
+    h = b._invoker.enqueue(STATUS_ADD, add_params(0), Decoded(Status))  # an int comes back, a model was declared
+    ok_h = b._invoker.enqueue(STATUS_ADD, add_params(1), Decoded(int))
     b.execute()
     assert isinstance(h.error, ResponseDecodeError)
     assert ok_h.result == 1
@@ -221,7 +222,7 @@ def test_page_handles() -> None:
 
     client, _, _ = make_client(handler)
     b = BaseBatch(client)
-    h = b._invoker.enqueue_page(ITEM_LIST, {"filter": {}}, Item)
+    h = b._invoker.enqueue_page(ITEM_LIST, {"filter": {}}, Decoded(Item))
     b.execute()
     page = h.result
     assert isinstance(page, Page) and [i.id for i in page.items] == [5]
@@ -268,14 +269,14 @@ def test_batch_retry_uses_commands_idempotency() -> None:
         Script(err("", "Internal", 500), ok({"result": {"c0000_crm_status_get": {"ID": "1", "STATUS_ID": "A"}}}))
     )
     b = BaseBatch(client)
-    h = b._invoker.enqueue(STATUS_GET, {"id": 1}, Status)
+    h = b._invoker.enqueue(STATUS_GET, {"id": 1}, Decoded(Status))
     b.execute()
     assert h.ok and len(transport.requests) == 2  # all reads: the batch may be repeated
 
     client, transport, _ = make_client(Script(err("", "Internal", 500)))
     b = BaseBatch(client)
-    b._invoker.enqueue(STATUS_GET, {"id": 1}, Status)
-    b._invoker.enqueue(STATUS_ADD, add_params(1), int)
+    b._invoker.enqueue(STATUS_GET, {"id": 1}, Decoded(Status))
+    b._invoker.enqueue(STATUS_ADD, add_params(1), Decoded(int))
     with pytest.raises(ServerError):
         b.execute()
     assert len(transport.requests) == 1  # contains a write: not repeated

@@ -13,21 +13,21 @@ import pytest
 
 from b24crm.runtime.errors import RequestValidationError, ResponseDecodeError, TransportError
 from b24crm.runtime.transport import MaybeSent, NotSent, Urllib3Transport
-from b24crm.runtime.types import UNSET, RequestOptions
+from b24crm.runtime.types import UNSET, Decoded, RequestOptions
 
 from .fakes import OLD_METHOD, STATUS_ADD, STATUS_GET, Client, Status, make_client, ok
 
 
 def test_invoke_decodes_into_models() -> None:
     client, _, _ = make_client(lambda r: ok({"ID": "7", "STATUS_ID": "NEW", "UF_X": 1}))
-    st = client._invoker.invoke(STATUS_GET, {"id": 7}, Status, None)
+    st = client._invoker.invoke(STATUS_GET, {"id": 7}, Decoded(Status), None)
     assert st == Status(id=7, status_id="NEW", additional_properties={"UF_X": 1})
 
 
 def test_invalid_params_list_every_problem_and_send_nothing() -> None:
     client, transport, _ = make_client()
     with pytest.raises(RequestValidationError) as info:
-        client._invoker.invoke(STATUS_ADD, {"fields": {"STATUS_ID": "WAY_TOO_LONG", "SORT": 0}}, int, None)
+        client._invoker.invoke(STATUS_ADD, {"fields": {"STATUS_ID": "WAY_TOO_LONG", "SORT": 0}}, Decoded(int), None)
     problems = {p.path: p.message for p in info.value.problems}
     assert set(problems) == {"fields.ENTITY_ID", "fields.NAME", "fields.STATUS_ID", "fields.SORT"}
     assert "nothing was sent" in str(info.value)
@@ -37,7 +37,7 @@ def test_invalid_params_list_every_problem_and_send_nothing() -> None:
 def test_unset_values_are_dropped() -> None:
     client, transport, _ = make_client(lambda r: ok(1))
     client._invoker.invoke(
-        STATUS_ADD, {"fields": {"ENTITY_ID": "STATUS", "STATUS_ID": "A", "NAME": "a", "SORT": UNSET}}, int, None
+        STATUS_ADD, {"fields": {"ENTITY_ID": "STATUS", "STATUS_ID": "A", "NAME": "a", "SORT": UNSET}}, Decoded(int), None
     )
     assert transport.requests[0].json == {"fields": {"ENTITY_ID": "STATUS", "STATUS_ID": "A", "NAME": "a"}}
 
@@ -58,7 +58,7 @@ def test_call_passes_unknown_methods_through() -> None:
 def test_response_not_matching_spec() -> None:
     client, _, _ = make_client(lambda r: ok({"ID": "abc", "STATUS_ID": "X"}))
     with pytest.raises(ResponseDecodeError, match=r"result\.ID"):
-        client._invoker.invoke(STATUS_GET, {"id": 1}, Status, None)
+        client._invoker.invoke(STATUS_GET, {"id": 1}, Decoded(Status), None)
 
 
 def test_deprecated_method_warns_at_the_callers_line() -> None:
@@ -69,7 +69,7 @@ def test_deprecated_method_warns_at_the_callers_line() -> None:
         client.call_raw("crm.old.get")
 
         def namespace_method() -> Any:  # what generated code looks like
-            return client._invoker.invoke(OLD_METHOD, {}, int, None)
+            return client._invoker.invoke(OLD_METHOD, {}, Decoded(int), None)
 
         namespace_method()
     assert [w.category for w in caught] == [DeprecationWarning] * 3

@@ -12,6 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from b24crm.runtime.paging import Page
+from b24crm.runtime.types import Decoded
 
 from .fakes import COUNTED_LIST, ITEM_LIST, LEGACY_LIST, Item, ListPortal, make_client, parse_str
 
@@ -36,7 +37,7 @@ def _make_ids(args: tuple[int, int]) -> list[int]:
 def read_all(spec: Any, portal: ListPortal, **kw: Any) -> list[int]:
     client, _, _ = make_client(portal)
     params = kw.pop("params", {})
-    it = client._invoker.iter_all(spec, params, Item, **kw)
+    it = client._invoker.iter_all(spec, params, Decoded(Item), **kw)
     return [item.id for item in it]
 
 
@@ -110,7 +111,7 @@ def test_exact_multiple_of_a_page_and_of_a_batch() -> None:
 def test_lazy_streaming_holds_one_batch() -> None:
     portal = ListPortal(range(1, 10_001))
     client, _, _ = make_client(portal)
-    it = client._invoker.iter_all(ITEM_LIST, {}, Item)
+    it = client._invoker.iter_all(ITEM_LIST, {}, Decoded(Item))
     assert portal.http_requests == 0  # nothing sent until the first record is wanted
     first = next(iter(it))
     assert first.id == 1 and portal.http_requests == 1
@@ -123,7 +124,7 @@ def test_select_gets_the_id_field() -> None:
     seen: list[Any] = []
     portal = ListPortal(range(1, 20))
     client, transport, _ = make_client(portal)
-    list(client._invoker.iter_all(ITEM_LIST, {"select": ["NAME"]}, Item))
+    list(client._invoker.iter_all(ITEM_LIST, {"select": ["NAME"]}, Decoded(Item)))
     seen = transport.requests[0].json["select"]
     assert seen == ["NAME", "ID"]
 
@@ -148,7 +149,7 @@ def test_descending_chained_reads_everything_within_the_request_bound(
 def test_descending_chain_shape() -> None:
     portal = ListPortal(range(1, 201))
     client, transport, _ = make_client(portal)
-    got = [i.id for i in client._invoker.iter_all(ITEM_LIST, {"order": {"ID": "DESC"}}, Item)]
+    got = [i.id for i in client._invoker.iter_all(ITEM_LIST, {"order": {"ID": "DESC"}}, Decoded(Item))]
     assert got == list(range(200, 0, -1))
     first, second = (r.json for r in transport.requests)
     assert first["order"] == {"ID": "DESC"} and first["start"] == -1 and "filter" not in first
@@ -240,13 +241,13 @@ def test_method_that_ignores_start_returns_everything_once() -> None:
 def test_after_id_with_other_order_is_refused() -> None:
     client, _, _ = make_client(ListPortal([]))
     with pytest.raises(ValueError, match="after_id"):
-        client._invoker.iter_all(ITEM_LIST, {"order": {"NAME": "ASC"}}, Item, after_id=5)
+        client._invoker.iter_all(ITEM_LIST, {"order": {"NAME": "ASC"}}, Decoded(Item), after_id=5)
 
 
 def test_invoke_page() -> None:
     portal = ListPortal(range(1, 80))
     client, _, _ = make_client(portal)
-    page = client._invoker.invoke_page(ITEM_LIST, {"start": 0}, Item, None)
+    page = client._invoker.invoke_page(ITEM_LIST, {"start": 0}, Decoded(Item), None)
     assert isinstance(page, Page)
     assert [i.id for i in page.items][:3] == [1, 2, 3] and len(page) == 50
     assert (page.next, page.total) == (50, 79)
@@ -263,4 +264,4 @@ def test_error_in_a_chained_page_is_raised() -> None:
 
     client, _, _ = make_client(Failing(range(1, 1000)))
     with pytest.raises(InvalidParams):
-        list(client._invoker.iter_all(ITEM_LIST, {}, Item))
+        list(client._invoker.iter_all(ITEM_LIST, {}, Decoded(Item)))

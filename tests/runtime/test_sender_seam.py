@@ -78,7 +78,8 @@ def test_batch_runs_on_any_sender_and_a_batched_page_is_a_page() -> None:
 
     sender = ScriptedSender(answer)
     batch = BaseBatch(sender)
-    added = batch._invoker.enqueue(STATUS_ADD, {"fields": {"ENTITY_ID": "S", "STATUS_ID": "A", "NAME": "a"}}, Decoded(int))
+    fields = {"ENTITY_ID": "S", "STATUS_ID": "A", "NAME": "a"}
+    added = batch._invoker.enqueue(STATUS_ADD, {"fields": fields}, Decoded(int))
     page = batch._invoker.enqueue_page(ITEM_LIST, {"filter": {">ID": 0}}, Decoded(Item))
     outcome = batch.execute()
     assert added.result == 7

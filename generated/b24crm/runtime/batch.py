@@ -55,7 +55,7 @@ from b24crm.runtime.pageplan import dig
 from b24crm.runtime.paging import Page
 from b24crm.runtime.sender import Call, Sender
 from b24crm.runtime.spec import MethodSpec
-from b24crm.runtime.types import RequestOptions
+from b24crm.runtime.types import Decoded, RequestOptions
 from b24crm.runtime.validation import encode_params, validate
 
 if TYPE_CHECKING:
@@ -284,14 +284,16 @@ class BatchInvoker:
     def __init__(self, batch: BaseBatch) -> None:
         self._batch = batch
 
-    def enqueue(self, method: MethodSpec, params: Mapping[str, Any], result_type: Any) -> BatchHandle[Any]:
-        """Validate now, send on ``execute()``; the handle's result is decoded into ``result_type``."""
-        return self._batch._add(method.name, method, params, result_type, page=False)
+    def enqueue(self, method: MethodSpec, params: Mapping[str, Any], result: Decoded[T]) -> BatchHandle[T]:
+        """Validate now, send on ``execute()``; the handle's result is decoded into ``result.type``."""
+        handle: BatchHandle[T] = self._batch._add(method.name, method, params, result.type, page=False)
+        return handle
 
-    def enqueue_page(self, method: MethodSpec, params: Mapping[str, Any], item_type: Any) -> BatchHandle[Page[Any]]:
-        """A list method's page as a batch command; the handle's result is a ``Page[item_type]``, the type the
+    def enqueue_page(self, method: MethodSpec, params: Mapping[str, Any], item: Decoded[T]) -> BatchHandle[Page[T]]:
+        """A list method's page as a batch command; the handle's result is a ``Page[item]``, the type the
         same call outside a batch returns (records from ``pagination.items_path``, ``next``/``total``/``time``)."""
-        return self._batch._add(method.name, method, params, item_type, page=True)
+        handle: BatchHandle[Page[T]] = self._batch._add(method.name, method, params, item.type, page=True)
+        return handle
 
 
 def _sender_of(client: BaseClient | Sender) -> Sender:

@@ -24,9 +24,6 @@ from b24crm.runtime.clock import SYSTEM_CLOCK, Clock
 from b24crm.runtime.converter import from_wire
 from b24crm.runtime.envelope import RawResponse
 from b24crm.runtime.errors import (
-    OPERATION_TIME_LIMIT,
-    QUERY_LIMIT_EXCEEDED,
-    TOKEN_REFRESH_CODES,
     APIError,
     RequestValidationError,
     ResponseDecodeError,
@@ -39,7 +36,7 @@ from b24crm.runtime.ratelimit import OperatingTracker, RateLimiter, RatePlan
 from b24crm.runtime.redact import LOG_REDACTOR, Redactor, guard_logger
 from b24crm.runtime.retry import RetryPolicy
 from b24crm.runtime.sender import Call, Sender
-from b24crm.runtime.spec import ErrorRow, MethodSpec, Registry
+from b24crm.runtime.spec import ErrorRow, MethodSpec, Pagination, Registry
 from b24crm.runtime.stores import (
     DEFAULT_WAIT,
     LimiterStoreSetting,
@@ -58,7 +55,7 @@ from b24crm.runtime.transport import (
     Urllib3Transport,
     check_scheme,
 )
-from b24crm.runtime.types import RequestOptions
+from b24crm.runtime.types import Decoded, RequestOptions, T
 from b24crm.runtime.validation import encode_params, validate
 
 __all__ = ["BaseClient", "ClientOptions", "Invoker", "RawResponse"]
@@ -67,7 +64,9 @@ USER_AGENT = "b24crm (python; urllib3)"
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 #: The one redirect status the portal documents for an address change (docs/protocol.md#portal-moves).
 _PORTAL_MOVE = 302
-_EMPTY_REGISTRY = Registry(methods={}, system_errors=())
+_EMPTY_REGISTRY = Registry(methods={}, system_errors=(), kinds={})
+#: ``client.iter_all(method, ...)`` yields the records as the wire has them.
+_RECORDS: Decoded[dict[str, Any]] = Decoded(dict[str, Any])
 
 
 class ClientOptions(TypedDict, total=False):
@@ -254,6 +253,56 @@ class BaseClient:
         """Call any method and return the whole envelope: ``result``, ``next``, ``total``, ``time``, status."""
         return self._call_raw(method, params, request_options)
 
+    def iter_all(
+        self,
+        method: str,
+        params: Mapping[str, Any] | None = None,
+        *,
+        items_path: Sequence[str] | None = None,
+        id_field: str | None = None,
+        limit: int | None = None,
+        progress: Callable[[int], None] | None = None,
+        after_id: int | None = None,
+        request_options: RequestOptions | None = None,
+    ) -> Iterator[dict[str, Any]]:
+        """Every record of any list method, as plain dicts, count-free wherever the method pages by ID.
+
+        A method the spec describes pages as its ``x-b24-pagination`` says (the generated ``iter_all`` gives the
+        same records as typed models). Any other (``crm.quote.list``, ``crm.activity.list`` …) is read like the
+        classic list methods: the records are ``result`` itself, ``ID`` is the cursor, ``filter`` / ``order`` /
+        ``start`` the parameters; pass ``items_path=("items",)`` and ``id_field="id"`` for a D7-style method
+        that wraps its records (docs/protocol.md#count-free-paging). Such a method is read, so a failed page is
+        repeated like any idempotent call.
+        """
+        spec = self._registry.find(method)
+        if spec is not None and spec.pagination is None:
+            raise ValueError(f"{spec.name} does not page (it is not a list method of the spec)")
+        if spec is None:
+            paging = Pagination(
+                page_size=50,
+                items_path=tuple(items_path or ()),
+                id_field=id_field or "ID",
+                order_param="order",
+                filter_param="filter",
+                start_param="start",
+                count_free=True,
+            )
+            spec = MethodSpec(
+                name=method,
+                idempotent=True,
+                batchable=True,
+                deprecated=False,
+                scope="",
+                request_schema=None,
+                pagination=paging,
+                errors=(),
+            )
+        elif items_path is not None or id_field is not None:
+            raise ValueError(f"{spec.name} pages as the spec says: items_path and id_field are for other methods")
+        return self._invoker.iter_all(
+            spec, params or {}, _RECORDS, limit=limit, progress=progress, after_id=after_id, options=request_options
+        )
+
     def _call_raw(self, method: str, params: Mapping[str, Any] | None, options: RequestOptions | None) -> RawResponse:
         spec = self._registry.find(method)
         if spec is None:  # unknown to the spec: sent as given, treated as a write that may not repeat
@@ -268,7 +317,13 @@ class BaseClient:
     def _error_for(self, method: str, rows: Sequence[ErrorRow]) -> Callable[[object, object, int], APIError]:
         def make(code: object, description: object, status: int) -> APIError:
             return error_from_wire(
-                method, code, description, status, method_rows=rows, system_rows=self._registry.system_errors
+                method,
+                code,
+                description,
+                status,
+                method_rows=rows,
+                system_rows=self._registry.system_errors,
+                kinds=self._registry.kinds,
             )
 
         return make
@@ -334,15 +389,15 @@ class BaseClient:
                 failure: Exception = exc
                 status = type(exc).__name__
             except APIError as exc:
-                if exc.code in TOKEN_REFRESH_CODES and isinstance(auth, OAuthAuth) and not refreshed:
+                if exc.kind.retry == "refresh" and isinstance(auth, OAuthAuth) and not refreshed:
                     self._log_request(method, status, started, attempt, budget)
                     self._refresh(auth, generation, timeout, budget)
                     refreshed = True
                     attempt -= 1  # the re-send after a refresh is not a retry
                     continue
-                if exc.code == QUERY_LIMIT_EXCEEDED:
+                if exc.kind.retry == "backoff":
                     self._limiter.saturate()
-                elif exc.code == OPERATION_TIME_LIMIT:
+                elif exc.kind.retry == "reset":
                     self._operating.blocked(method)
                 failure = exc
             except ResponseDecodeError as exc:
@@ -484,36 +539,38 @@ class Invoker:
         return self._sender.send(Call(method.name, wire, options, spec=method))
 
     def invoke(
-        self, method: MethodSpec, params: Mapping[str, Any], result_type: Any, options: RequestOptions | None
-    ) -> Any:
-        """One call; its ``result`` decoded into ``result_type``."""
+        self, method: MethodSpec, params: Mapping[str, Any], result: Decoded[T], options: RequestOptions | None
+    ) -> T:
+        """One call; its ``result`` decoded into ``result.type``."""
         wire = self.prepare(method, params, stacklevel=3)
         raw = self._send(method, wire, options)
-        return from_wire(raw.result, result_type, method.name)
+        decoded: T = from_wire(raw.result, result.type, method.name)
+        return decoded
 
     def invoke_page(
-        self, method: MethodSpec, params: Mapping[str, Any], item_type: Any, options: RequestOptions | None
-    ) -> Page[Any]:
+        self, method: MethodSpec, params: Mapping[str, Any], item: Decoded[T], options: RequestOptions | None
+    ) -> Page[T]:
         """One page of a list method (``items`` taken from ``pagination.items_path``)."""
         wire = self.prepare(method, params, stacklevel=3)
         raw = self._send(method, wire, options)
         path = method.pagination.items_path if method.pagination is not None else ()
-        items = from_wire(dig(raw.result, path), list[item_type], method.name)  # type: ignore[valid-type, unused-ignore]
+        items: list[T] = from_wire(dig(raw.result, path), list[item.type], method.name)  # type: ignore[name-defined]
         return Page(items=items, next=raw.next, total=raw.total, time=raw.time)
 
     def iter_all(
         self,
         method: MethodSpec,
         params: Mapping[str, Any],
-        item_type: Any,
+        item: Decoded[T],
         *,
         limit: int | None = None,
         progress: Callable[[int], None] | None = None,
         after_id: int | None = None,
         options: RequestOptions | None = None,
-    ) -> Iterator[Any]:
+    ) -> Iterator[T]:
         """Every record, streamed lazily (see ``paging.iter_all``). Validation happens before the first yield."""
         wire = self.prepare(method, params, stacklevel=3)
-        return iter_all(
-            self._sender, method, wire, item_type, limit=limit, progress=progress, after_id=after_id, options=options
+        records: Iterator[T] = iter_all(
+            self._sender, method, wire, item.type, limit=limit, progress=progress, after_id=after_id, options=options
         )
+        return records

@@ -1,9 +1,9 @@
-"""Small shared types: the UNSET sentinel and per-call options."""
+"""Small shared types: the UNSET sentinel, per-call options and the typed token of a result type."""
 
 from __future__ import annotations
 
 import enum
-from typing import Final, Literal
+from typing import Any, Final, Generic, Literal, TypeVar
 
 import attrs
 
@@ -24,6 +24,25 @@ class Unset(enum.Enum):
 
 
 UNSET: Final = Unset.UNSET
+
+T = TypeVar("T")
+
+
+class Decoded(Generic[T]):
+    """What a call's result decodes into, as a value the type checker follows: ``Decoded[list[Status]]``.
+
+    Generated methods pass one to the invoker, so ``invoke(method, params, Decoded[X](X), …)`` returns an
+    ``X`` without a ``cast``; ``type`` is what the converter structures the wire value into (a model, a
+    ``list[...]``, a union with an enum).
+    """
+
+    __slots__ = ("type",)
+
+    def __init__(self, type_: Any) -> None:
+        self.type = type_
+
+    def __repr__(self) -> str:
+        return f"Decoded({self.type!r})"
 
 
 @attrs.frozen

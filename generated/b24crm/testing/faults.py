@@ -30,6 +30,8 @@ from typing import Any
 
 import attrs
 
+from b24crm.testing.api import BitrixError
+
 __all__ = ["BATCH_KINDS", "DEFAULT_BOMB_SIZE", "FAULT_BODIES", "KINDS", "REDIRECT_STATUSES", "Fault", "Faults"]
 
 KINDS = frozenset(
@@ -58,15 +60,18 @@ DEFAULT_BOMB_SIZE = 64 * 1024 * 1024
 #: Kinds that may target a batch sub-command (``in_batch=True``).
 BATCH_KINDS = frozenset({"operation_time_limit", "internal_error", "expired_token"})
 
-#: The error answers (HTTP status, body) of the error kinds, top level and per batch command alike.
+def _documented(name: str) -> tuple[int, dict[str, str]]:
+    error = BitrixError.documented(name)
+    return error.status, {"error": error.code, "error_description": error.description}
+
+
+#: The error answers (HTTP status, body) of the error kinds, top level and per batch command alike: the
+#: spec's documented rows, so the client and the emulator read one table.
 FAULT_BODIES: dict[str, tuple[int, dict[str, str]]] = {
-    "query_limit": (503, {"error": "QUERY_LIMIT_EXCEEDED", "error_description": "Too many requests"}),
-    "operation_time_limit": (
-        429,
-        {"error": "OPERATION_TIME_LIMIT", "error_description": "Method is blocked due to operation time limit."},
-    ),
-    "internal_error": (500, {"error": "INTERNAL_SERVER_ERROR", "error_description": "Internal server error"}),
-    "expired_token": (401, {"error": "expired_token", "error_description": "The access token provided has expired"}),
+    "query_limit": _documented("QueryLimitExceededError"),
+    "operation_time_limit": _documented("OperationTimeLimitError"),
+    "internal_error": _documented("ServerInternalError"),
+    "expired_token": _documented("ExpiredTokenError"),
 }
 
 

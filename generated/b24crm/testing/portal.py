@@ -169,16 +169,16 @@ class Portal:
             user, code = webhook
             hook = self.webhooks.get(code)
             if hook is None or str(hook.user_id) != user:
-                raise BitrixError("INVALID_CREDENTIALS", "Invalid request credentials", 401)
+                raise BitrixError.documented("InvalidCredentialsError")
             return AuthInfo("webhook", hook.user_id, hook.code, hook.scopes)
         token = bearer or token_param or access_param
         if not token or not isinstance(token, str):
-            raise BitrixError("NO_AUTH_FOUND", "Wrong authorization data", 401)
+            raise BitrixError.documented("NoAuthFoundError")
         state = self.oauth.check(token)
         if state == "invalid_token":
-            raise BitrixError("invalid_token", "Unable to get application by token", 401)
+            raise BitrixError.documented("InvalidTokenError")
         if state == "expired_token":
-            raise BitrixError("expired_token", "The access token provided has expired", 401)
+            raise BitrixError.documented("ExpiredTokenError")
         assert not isinstance(state, str)
         return AuthInfo("oauth", 1, self.oauth.client_id, state.scopes)
 
@@ -194,7 +194,7 @@ class Portal:
         try:
             handler = self.find(name)
             if handler is None:
-                raise BitrixError("ERROR_METHOD_NOT_FOUND", "Method not found!", 404)
+                raise BitrixError.documented("MethodNotFoundError")
             scope = self.scopes.get(name)
             if scope and scope not in auth.scopes:
                 holder = "webhook token" if auth.kind == "webhook" else "access token"
@@ -212,7 +212,7 @@ class Portal:
             key = (auth.kind, auth.key, name)
             if self.meter.blocked(key, started):
                 self.count("operation_time_limited")
-                raise BitrixError("OPERATION_TIME_LIMIT", "Method is blocked due to operation time limit.", 429)
+                raise BitrixError.documented("OperationTimeLimitError")
             start_raw = params.pop("start", None)
             ctx = CallContext(
                 method=name,
@@ -290,7 +290,7 @@ class Portal:
                 continue  # non-string commands are skipped silently
             position += 1
             if position > BATCH_MAX_COMMANDS:
-                errors[key] = {"error": "ERROR_BATCH_LENGTH_EXCEEDED", "error_description": "Max batch length exceeded"}
+                errors[key] = BitrixError.documented("BatchLengthExceededError").body()
                 continue
             method, _, query = command.partition("?")
             method = method.strip().lower()
@@ -298,10 +298,7 @@ class Portal:
                 method = method[:-5]
             self.count("batch_subcalls")
             if method in _NOT_IN_BATCH:
-                errors[key] = {
-                    "error": "ERROR_BATCH_METHOD_NOT_ALLOWED",
-                    "error_description": "Method is not allowed for batch usage",
-                }
+                errors[key] = BitrixError.documented("BatchMethodNotAllowedError").body()
                 outcome = None
             elif (fault := self.faults.take(method, in_batch=True)) is not None:
                 # An injected per-command failure (faults.py): the command does not run.
@@ -363,7 +360,10 @@ def _substitute(value: Any, spaces: Mapping[str, Mapping[str, Any]]) -> Any:
 
 
 def _resolve(space: Mapping[str, Any], path: str) -> Any:
-    """Walk ``[a][b]`` as far as it goes; an unresolvable step yields the deepest value reached (§4)."""
+    """Walk ``[a][b]`` as far as it goes; an unresolvable step yields the deepest value reached.
+
+    docs/protocol.md#batch-references.
+    """
     current: Any = space
     for segment in _SEGMENT.findall(path):
         if isinstance(current, Mapping) and segment in current:

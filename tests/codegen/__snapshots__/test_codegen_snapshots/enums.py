@@ -17,8 +17,8 @@ __all__ = [
 class GadgetExportFormat(enum.StrEnum):
     """Values of GadgetExportFormat."""
 
-    CSV = 'csv'
-    XLSX = 'xlsx'
+    CSV = "csv"
+    XLSX = "xlsx"
 
 
 class WidgetKind(enum.IntEnum):
@@ -32,14 +32,14 @@ class WidgetKind(enum.IntEnum):
 class WidgetOrderDirection(enum.StrEnum):
     """Values of WidgetOrderDirection."""
 
-    ASC = 'ASC'
-    DESC = 'DESC'
+    ASC = "ASC"
+    DESC = "DESC"
 
 
 class WidgetSemantics(enum.StrEnum):
     """Values of WidgetSemantics."""
 
-    SUCCESS = 'S'
-    FAILURE = 'F'
-    PROCESS = 'P'
-    IN_PROGRESS = ''
+    SUCCESS = "S"
+    FAILURE = "F"
+    PROCESS = "P"
+    IN_PROGRESS = ""

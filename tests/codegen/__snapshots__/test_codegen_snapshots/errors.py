@@ -61,42 +61,42 @@ KINDS: Final[Mapping[str, ErrorKind]] = {
         base="AccessDenied",
         may_have_run=False,
         retry="never",
-        meaning='Authenticated but not allowed (scope, plan, CRM permissions); repeating cannot help.',
+        meaning="Authenticated but not allowed (scope, plan, CRM permissions); repeating cannot help.",
     ),
     "auth": ErrorKind(
         name="auth",
         base="AuthError",
         may_have_run=False,
         retry="never",
-        meaning='The credentials are wrong or missing; repeating cannot help.',
+        meaning="The credentials are wrong or missing; repeating cannot help.",
     ),
     "blocked": ErrorKind(
         name="blocked",
         base="Blocked",
         may_have_run=False,
         retry="never",
-        meaning='The portal refuses the application or the REST API as a whole until someone acts (manual block, unpaid app, deleted portal).',
+        meaning="The portal refuses the application or the REST API as a whole until someone acts (manual block, unpaid app, deleted portal).",
     ),
     "failed": ErrorKind(
         name="failed",
         base="ServerError",
         may_have_run=False,
         retry="never",
-        meaning='The portal tried and reports a deterministic failure with nothing applied; repeating gives the same answer.',
+        meaning="The portal tried and reports a deterministic failure with nothing applied; repeating gives the same answer.",
     ),
     "invalid_params": ErrorKind(
         name="invalid_params",
         base="InvalidParams",
         may_have_run=False,
         retry="never",
-        meaning='The portal rejected the parameters before changing anything.',
+        meaning="The portal rejected the parameters before changing anything.",
     ),
     "not_found": ErrorKind(
         name="not_found",
         base="NotFound",
         may_have_run=False,
         retry="never",
-        meaning='The method or the addressed record does not exist.',
+        meaning="The method or the addressed record does not exist.",
     ),
     "operating_limit": ErrorKind(
         name="operating_limit",
@@ -110,21 +110,21 @@ KINDS: Final[Mapping[str, ErrorKind]] = {
         base="RateLimited",
         may_have_run=False,
         retry="backoff",
-        meaning='The portal refused the call for the request rate before running it; any method is repeated after a pause.',
+        meaning="The portal refused the call for the request rate before running it; any method is repeated after a pause.",
     ),
     "token_expired": ErrorKind(
         name="token_expired",
         base="AuthError",
         may_have_run=False,
         retry="refresh",
-        meaning='The OAuth access token is expired or unknown; the client renews it once and re-sends the call.',
+        meaning="The OAuth access token is expired or unknown; the client renews it once and re-sends the call.",
     ),
     "transient": ErrorKind(
         name="transient",
         base="ServerError",
         may_have_run=True,
         retry="idempotent",
-        meaning='The portal failed while handling the call and may have applied it; only idempotent methods are repeated.',
+        meaning="The portal failed while handling the call and may have applied it; only idempotent methods are repeated.",
     ),
 }
 
@@ -133,67 +133,67 @@ class ExpiredTokenError(AuthError):
     """The access token provided has expired. — The OAuth token has expired"""
 
     kind = KINDS["auth"]
-    wire_code = 'expired_token'
-    wire_message = 'The access token provided has expired.'
+    wire_code = "expired_token"
+    wire_message = "The access token provided has expired."
     wire_status = 401
-    meaning = 'The OAuth token has expired'
+    meaning = "The OAuth token has expired"
 
 
 class GadgetFilterInvalidError(InvalidParams):
     """Invalid filter: field '<field>' is not allowed in filter — Bad filter"""
 
     kind = KINDS["invalid_params"]
-    wire_code = 'INVALID_ARG_VALUE'
+    wire_code = "INVALID_ARG_VALUE"
     wire_message = "Invalid filter: field '<field>' is not allowed in filter"
     wire_status = 400
-    meaning = 'Bad filter'
+    meaning = "Bad filter"
 
 
 class QueryLimitExceededError(RateLimited):
     """Too many requests — The request intensity limit has been exceeded"""
 
     kind = KINDS["throttled"]
-    wire_code = 'QUERY_LIMIT_EXCEEDED'
-    wire_message = 'Too many requests'
+    wire_code = "QUERY_LIMIT_EXCEEDED"
+    wire_message = "Too many requests"
     wire_status = 503
-    meaning = 'The request intensity limit has been exceeded'
+    meaning = "The request intensity limit has been exceeded"
 
 
 class ServerInternalError(ServerError):
     """Internal server error — An internal server error has occurred"""
 
     kind = KINDS["transient"]
-    wire_code = 'INTERNAL_SERVER_ERROR'
-    wire_message = 'Internal server error'
+    wire_code = "INTERNAL_SERVER_ERROR"
+    wire_message = "Internal server error"
     wire_status = 500
-    meaning = 'An internal server error has occurred'
+    meaning = "An internal server error has occurred"
 
 
 class WidgetAccessDeniedError(AccessDenied):
     """Access denied. — No rights"""
 
     kind = KINDS["access_denied"]
-    wire_code = ''
-    wire_message = 'Access denied.'
+    wire_code = ""
+    wire_message = "Access denied."
     wire_status = 400
-    meaning = 'No rights'
+    meaning = "No rights"
 
 
 class WidgetDuplicateCodeError(InvalidParams):
     """The specified code already exists. — Such CODE already exists"""
 
     kind = KINDS["invalid_params"]
-    wire_code = 'ERROR_CORE'
-    wire_message = 'The specified code already exists.'
+    wire_code = "ERROR_CORE"
+    wire_message = "The specified code already exists."
     wire_status = 400
-    meaning = 'Such CODE already exists'
+    meaning = "Such CODE already exists"
 
 
 class WidgetNotFoundError(NotFound):
     """Widget is not found. — Element not found"""
 
     kind = KINDS["not_found"]
-    wire_code = ''
-    wire_message = 'Widget is not found.'
+    wire_code = ""
+    wire_message = "Widget is not found."
     wire_status = 400
-    meaning = 'Element not found'
+    meaning = "Element not found"

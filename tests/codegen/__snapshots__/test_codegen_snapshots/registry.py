@@ -19,9 +19,8 @@ CRM_GADGET_ENTITY_TYPES: Final = MethodSpec(
     scope="crm",
     request_schema=None,
     pagination=None,
-    errors=(
-    ),
-    summary='Gadget entity types',
+    errors=(),
+    summary="Gadget entity types",
 )
 
 CRM_GADGET_EXPORT: Final = MethodSpec(
@@ -30,11 +29,10 @@ CRM_GADGET_EXPORT: Final = MethodSpec(
     batchable=False,
     deprecated=False,
     scope="crm",
-    request_schema={'properties': {'format': {'enum': ['csv', 'xlsx'], 'type': 'string'}}, 'type': 'object'},
+    request_schema={"properties": {"format": {"enum": ["csv", "xlsx"], "type": "string"}}, "type": "object"},
     pagination=None,
-    errors=(
-    ),
-    summary='Export gadgets',
+    errors=(),
+    summary="Export gadgets",
 )
 
 CRM_GADGET_LIST: Final = MethodSpec(
@@ -43,16 +41,26 @@ CRM_GADGET_LIST: Final = MethodSpec(
     batchable=True,
     deprecated=False,
     scope="crm",
-    request_schema={'properties': {'filter': {'additionalProperties': True, 'type': 'object'},
-                    'order': {'additionalProperties': {'type': 'string'}, 'type': 'object'},
-                    'select': {'items': {'type': 'string'}, 'type': 'array'},
-                    'start': {'type': 'integer'}},
-     'type': 'object'},
-    pagination=Pagination(page_size=50, items_path=(), id_field='ID', order_param='order', filter_param='filter', start_param='start', count_free=False),
-    errors=(
-        errors.GadgetFilterInvalidError,
+    request_schema={
+        "properties": {
+            "filter": {"additionalProperties": True, "type": "object"},
+            "order": {"additionalProperties": {"type": "string"}, "type": "object"},
+            "select": {"items": {"type": "string"}, "type": "array"},
+            "start": {"type": "integer"},
+        },
+        "type": "object",
+    },
+    pagination=Pagination(
+        page_size=50,
+        items_path=(),
+        id_field="ID",
+        order_param="order",
+        filter_param="filter",
+        start_param="start",
+        count_free=False,
     ),
-    summary='List gadgets',
+    errors=(errors.GadgetFilterInvalidError,),
+    summary="List gadgets",
 )
 
 CRM_WIDGET_ADD: Final = MethodSpec(
@@ -61,45 +69,55 @@ CRM_WIDGET_ADD: Final = MethodSpec(
     batchable=True,
     deprecated=False,
     scope="crm",
-    request_schema={'properties': {'fields': {'allOf': [{'if': {'properties': {'KIND': {'const': 1}},
-                                                 'required': ['KIND']},
-                                          'then': {'properties': {'CODE': {'maxLength': 5}}}}],
-                               'properties': {'ACTIVE': {'enum': ['Y', 'N'], 'type': 'string'},
-                                              'CODE': {'pattern': '^[A-Z_]+$', 'type': 'string'},
-                                              'COLOR': {'pattern': '^#[0-9A-Fa-f]{6}$',
-                                                        'type': ['string', 'null']},
-                                              'KIND': {'enum': [1, 2, 3], 'type': 'integer'},
-                                              'LABELS': {'additionalProperties': {'type': 'string'},
-                                                         'type': 'object'},
-                                              'LEGACY': {'type': 'string'},
-                                              'NAME': {'maxLength': 255,
-                                                       'minLength': 1,
-                                                       'type': 'string'},
-                                              'PARTS': {'items': {'properties': {'QTY': {'minimum': 1,
-                                                                                         'type': 'integer'},
-                                                                                 'STARTS': {'type': 'string'}},
-                                                                  'required': ['QTY'],
-                                                                  'type': 'object'},
-                                                        'maxItems': 3,
-                                                        'minItems': 1,
-                                                        'type': 'array'},
-                                              'SORT': {'maximum': 9999,
-                                                       'minimum': 0,
-                                                       'type': 'integer'}},
-                               'required': ['KIND', 'NAME'],
-                               'type': 'object'},
-                    'params': {'properties': {'REGISTER_SONET_EVENT': {'enum': ['Y', 'N'],
-                                                                       'type': 'string'},
-                                              'from': {'type': 'string'}},
-                               'type': 'object'}},
-     'required': ['fields'],
-     'type': 'object'},
+    request_schema={
+        "properties": {
+            "fields": {
+                "allOf": [
+                    {
+                        "if": {"properties": {"KIND": {"const": 1}}, "required": ["KIND"]},
+                        "then": {"properties": {"CODE": {"maxLength": 5}}},
+                    }
+                ],
+                "properties": {
+                    "ACTIVE": {"enum": ["Y", "N"], "type": "string"},
+                    "CODE": {"pattern": "^[A-Z_]+$", "type": "string"},
+                    "COLOR": {"pattern": "^#[0-9A-Fa-f]{6}$", "type": ["string", "null"]},
+                    "KIND": {"enum": [1, 2, 3], "type": "integer"},
+                    "LABELS": {"additionalProperties": {"type": "string"}, "type": "object"},
+                    "LEGACY": {"type": "string"},
+                    "NAME": {"maxLength": 255, "minLength": 1, "type": "string"},
+                    "PARTS": {
+                        "items": {
+                            "properties": {"QTY": {"minimum": 1, "type": "integer"}, "STARTS": {"type": "string"}},
+                            "required": ["QTY"],
+                            "type": "object",
+                        },
+                        "maxItems": 3,
+                        "minItems": 1,
+                        "type": "array",
+                    },
+                    "SORT": {"maximum": 9999, "minimum": 0, "type": "integer"},
+                },
+                "required": ["KIND", "NAME"],
+                "type": "object",
+            },
+            "params": {
+                "properties": {
+                    "REGISTER_SONET_EVENT": {"enum": ["Y", "N"], "type": "string"},
+                    "from": {"type": "string"},
+                },
+                "type": "object",
+            },
+        },
+        "required": ["fields"],
+        "type": "object",
+    },
     pagination=None,
     errors=(
         errors.WidgetAccessDeniedError,
         errors.WidgetDuplicateCodeError,
     ),
-    summary='Create a widget',
+    summary="Create a widget",
 )
 
 CRM_WIDGET_GET: Final = MethodSpec(
@@ -108,13 +126,13 @@ CRM_WIDGET_GET: Final = MethodSpec(
     batchable=True,
     deprecated=False,
     scope="crm",
-    request_schema={'properties': {'id': {'minimum': 1, 'type': 'integer'}}, 'required': ['id'], 'type': 'object'},
+    request_schema={"properties": {"id": {"minimum": 1, "type": "integer"}}, "required": ["id"], "type": "object"},
     pagination=None,
     errors=(
         errors.WidgetAccessDeniedError,
         errors.WidgetNotFoundError,
     ),
-    summary='Get a widget',
+    summary="Get a widget",
 )
 
 CRM_WIDGET_LEGACY_TYPE_FIELDS: Final = MethodSpec(
@@ -125,9 +143,8 @@ CRM_WIDGET_LEGACY_TYPE_FIELDS: Final = MethodSpec(
     scope="crm",
     request_schema=None,
     pagination=None,
-    errors=(
-    ),
-    summary='Describe legacy widget fields',
+    errors=(),
+    summary="Describe legacy widget fields",
 )
 
 CRM_WIDGET_LIST: Final = MethodSpec(
@@ -136,20 +153,31 @@ CRM_WIDGET_LIST: Final = MethodSpec(
     batchable=True,
     deprecated=False,
     scope="crm",
-    request_schema={'properties': {'entityTypeId': {'allOf': [{'if': {'maximum': 127},
-                                                'then': {'enum': [1, 2], 'type': 'integer'}}],
-                                     'type': 'integer'},
-                    'filter': {'additionalProperties': True, 'type': 'object'},
-                    'order': {'additionalProperties': {'enum': ['ASC', 'DESC'], 'type': 'string'},
-                              'type': 'object'},
-                    'select': {'items': {'type': 'string'}, 'type': 'array', 'uniqueItems': True},
-                    'start': {'minimum': -1, 'type': 'integer'}},
-     'required': ['entityTypeId'],
-     'type': 'object'},
-    pagination=Pagination(page_size=50, items_path=('items',), id_field='ID', order_param='order', filter_param='filter', start_param='start', count_free=True),
-    errors=(
+    request_schema={
+        "properties": {
+            "entityTypeId": {
+                "allOf": [{"if": {"maximum": 127}, "then": {"enum": [1, 2], "type": "integer"}}],
+                "type": "integer",
+            },
+            "filter": {"additionalProperties": True, "type": "object"},
+            "order": {"additionalProperties": {"enum": ["ASC", "DESC"], "type": "string"}, "type": "object"},
+            "select": {"items": {"type": "string"}, "type": "array", "uniqueItems": True},
+            "start": {"minimum": -1, "type": "integer"},
+        },
+        "required": ["entityTypeId"],
+        "type": "object",
+    },
+    pagination=Pagination(
+        page_size=50,
+        items_path=("items",),
+        id_field="ID",
+        order_param="order",
+        filter_param="filter",
+        start_param="start",
+        count_free=True,
     ),
-    summary='List widgets',
+    errors=(),
+    summary="List widgets",
 )
 
 SYSTEM_ERRORS: Final = (
