@@ -6,6 +6,7 @@ import pytest
 
 from b24crm import Client, errors, models
 from b24crm.runtime.errors import BatchCommandSkipped, BatchError
+from b24crm.runtime.paging import Page
 from b24crm.testing import Emulator
 
 
@@ -34,8 +35,10 @@ def test_reference_into_a_list_result(client: Client) -> None:
     history = batch.crm.stagehistory.list(entity_type_id=2, filter={">ID": 100})
     batch.execute()
     assert first.result.status_id == "C1:NEW" == stages.result[0].status_id
-    # inside a batch a list command's result is the typed page object; next/total ride on the handle
-    assert isinstance(history.result, models.StageHistoryPage)
+    # a batched page is the type the same call returns outside a batch: Page[StageHistoryItem]
+    alone = client.crm.stagehistory.list(entity_type_id=2, filter={">ID": 100})
+    assert type(history.result) is type(alone) is Page
+    assert history.result.items == alone.items and history.result.next == alone.next == history.next
     assert len(history.result.items) == 50 and history.next == 50
     assert history.total is not None and history.total < 1000
     assert all(isinstance(item, models.StageHistoryItem) and item.id > 100 for item in history.result.items)
