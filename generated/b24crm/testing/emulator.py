@@ -19,7 +19,7 @@ import attrs
 from b24crm.runtime.limits import OPERATING_LIMIT_SECONDS
 from b24crm.runtime.spec import MethodSpec
 from b24crm.testing.api import Handler
-from b24crm.testing.directory import default_items, find_entity_type
+from b24crm.testing.crm import funnels
 from b24crm.testing.faults import Faults
 from b24crm.testing.limiter import parse_plan
 from b24crm.testing.portal import DEFAULT_SCOPES, Portal, Webhook
@@ -269,20 +269,11 @@ class Emulator:
             return new_id
 
     def add_deal_category(self, name: str, sort: int = 500) -> int:
-        """Create a deal funnel, as an administrator does in the portal UI (``crm.category.add`` is not among
-        the emulated methods): its ``DEAL_STAGE_<id>`` directory gets the default system stages."""
+        """Create a deal funnel as ``crm.category.add`` does (an administrator's UI action): its
+        ``DEAL_STAGE_<id>`` directory gets the default system stages. Returns the new funnel's ID."""
         with self.portal.lock:
-            store = self.portal.store
-            categories = list(store.meta_get("deal_categories", []))
-            new_id = max((int(c["id"]) for c in categories), default=0) + 1
-            categories.append({"id": new_id, "name": name, "sort": sort})
-            store.meta_set("deal_categories", categories)
-            entity_type = find_entity_type(store, f"DEAL_STAGE_{new_id}")
-            if entity_type is None:  # pragma: no cover - entity_types() lists every deal category
-                raise RuntimeError(f"DEAL_STAGE_{new_id} did not appear after adding the category")
-            for row in default_items(entity_type):
-                store.insert("status", row)
-            store.commit()
+            new_id = funnels.add_category(self.portal.store, 2, name, sort, False)
+            self.portal.store.commit()
             return new_id
 
     def register(self, method: str, handler: Handler, *, scope: str | None = "crm", validate: bool = True) -> None:

@@ -19,6 +19,7 @@ import attrs
 from b24crm.runtime.limits import BATCH_MAX_COMMANDS, OPERATING_LIMIT_SECONDS
 from b24crm.runtime.validation import coerce_strings, validate
 from b24crm.testing.api import AuthInfo, BitrixError, CallContext, Handler, Result
+from b24crm.testing.crm import HANDLERS as CRM_HANDLERS
 from b24crm.testing.faults import FAULT_BODIES, Faults
 from b24crm.testing.limiter import LeakyBucket, OperatingMeter, parse_plan
 from b24crm.testing.methods import BUILTIN
@@ -35,6 +36,9 @@ DEFAULT_SCOPES = frozenset({"crm", "user", "task", "disk"})
 _REFERENCE = re.compile(r"\$(result|next|total|time|error)([^\s]*)")
 _SEGMENT = re.compile(r"\[([^\]]*)\]")
 _NOT_IN_BATCH = {"batch", "download", "upload"}
+#: Every method the portal serves out of the box: the seed methods and the CRM core (crm.deal.*, crm.item.*,
+#: crm.category.*, crm.type.*, and object families found in the spec's registry).
+SERVED: dict[str, Handler] = {**BUILTIN, **CRM_HANDLERS}
 
 
 @attrs.frozen
@@ -95,8 +99,8 @@ class Portal:
         self.webhooks: dict[str, Webhook] = {creds["webhook_code"]: Webhook(1, creds["webhook_code"], DEFAULT_SCOPES)}
         self.default_webhook = self.webhooks[creds["webhook_code"]]
         self.oauth = OAuthApp(creds["client_id"], creds["client_secret"], DEFAULT_SCOPES, token_ttl)
-        self.handlers: dict[str, Handler] = dict(BUILTIN)
-        self.scopes: dict[str, str] = dict.fromkeys(BUILTIN, "crm")
+        self.handlers: dict[str, Handler] = dict(SERVED)
+        self.scopes: dict[str, str] = dict.fromkeys(SERVED, "crm")
         #: Request schemas checked before a handler runs (user methods registered with ``validate=True``).
         self.schemas: dict[str, Mapping[str, Any]] = {}
         self.plan = plan
@@ -149,8 +153,8 @@ class Portal:
             seed(self.store, self.seed_kind, self.stage_history, self.deals)
             self.store.meta_set("credentials", creds)
             self.store.commit()
-        self.handlers = dict(BUILTIN)
-        self.scopes = dict.fromkeys(BUILTIN, "crm")
+        self.handlers = dict(SERVED)
+        self.scopes = dict.fromkeys(SERVED, "crm")
         self.schemas = {}
         self.costs = dict(self._initial_costs)
         self.faults.clear()

@@ -5,8 +5,6 @@ from __future__ import annotations
 from b24crm.testing.api import Handler
 from b24crm.testing.methods import duplicate, enums, stagehistory, status
 
-from b24crm.testing import crm  # isort: skip  (after the method modules: its registry families skip theirs)
-
 __all__ = ["BUILTIN"]
 
 BUILTIN: dict[str, Handler] = {
@@ -14,5 +12,4 @@ BUILTIN: dict[str, Handler] = {
     **stagehistory.HANDLERS,
     **duplicate.HANDLERS,
     **enums.HANDLERS,
-    **crm.HANDLERS,
 }
