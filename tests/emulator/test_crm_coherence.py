@@ -52,7 +52,10 @@ def test_stage_changes_write_stage_history(portal: Portal) -> None:
     assert history_of(portal, 2, deal_id)[-1]["TYPE_ID"] == 5  # a change of funnel
     lead_id = portal.ok("crm.lead.add", {"fields": {"TITLE": "Lead moves"}})["result"]
     portal.ok("crm.lead.update", {"id": lead_id, "fields": {"STATUS_ID": "IN_PROCESS"}})
-    assert [r["STATUS_ID"] for r in history_of(portal, 1, lead_id)] == ["NEW", "IN_PROCESS"]
+    portal.ok("crm.lead.update", {"id": lead_id, "fields": {"STATUS_ID": "JUNK"}})
+    records = history_of(portal, 1, lead_id)
+    assert [(r["TYPE_ID"], r["STATUS_ID"]) for r in records] == [(1, "NEW"), (2, "IN_PROCESS"), (4, "JUNK")]
+    assert records[-1]["STATUS_SEMANTIC_ID"] == "F"
 
 
 def test_demo_deals_sit_in_their_funnels_with_history(portal: Portal) -> None:

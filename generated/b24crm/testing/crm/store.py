@@ -228,8 +228,11 @@ class Objects:
         self.store.put(table_for(etid), object_id, row)
         if moved and (etid in _HISTORY_TYPES or funnels.is_dynamic(self.store, etid)):
             changed_funnel = row.get("CATEGORY_ID") != old.get("CATEGORY_ID")
-            final = row.get(schema.semantic_field) in ("S", "F")
-            self._history(schema, row, 5 if changed_funnel else (3 if final else 2), now)
+            semantic = row.get(schema.semantic_field)
+            final = 3 if semantic in ("S", "F") else 2
+            if etid == 1 and semantic == "F":
+                final = 4  # a lead marked junk (StageHistoryEntryType.JUNK), as the demo's history has it
+            self._history(schema, row, 5 if changed_funnel else final, now)
 
     def delete(self, entity_type_id: int, object_id: int) -> bool:
         """Remove an object; False when there is none."""
