@@ -18,6 +18,13 @@ from b24crm.testing import Emulator
 STAGE_HISTORY = 1000
 
 
+def deal_history(emu: Emulator) -> int:
+    """Deal stage-history records in all: the synthetic ones plus those the demo's deals wrote moving through
+    their funnels."""
+    stored = sum(1 for r in emu.portal.store.rows("history").values() if r.get("ENTITY_TYPE_ID") == 2)
+    return STAGE_HISTORY + stored
+
+
 @pytest.fixture(scope="session")
 def integration_emulator() -> Iterator[Emulator]:
     with Emulator(seed="demo", stage_history=STAGE_HISTORY) as emulator:

@@ -11,7 +11,7 @@ from fast_bitrix24 import Bitrix
 from b24crm import Client
 from b24crm.testing import Emulator
 
-from .conftest import STAGE_HISTORY
+from .conftest import STAGE_HISTORY, deal_history
 
 pytestmark = pytest.mark.peers
 
@@ -23,7 +23,7 @@ def test_pinned_version() -> None:
 def test_get_all_stage_history_agrees_with_b24crm(fb_emu: Emulator, fb: Bitrix, ours_fb: Client) -> None:
     rows = fb.get_all("crm.stagehistory.list", {"entityTypeId": 2})
     theirs = {row["ID"]: row for row in rows}
-    assert len(rows) == len(theirs) == STAGE_HISTORY
+    assert len(rows) == len(theirs) == deal_history(fb_emu)
     ours = {item.id: item for item in ours_fb.crm.stagehistory.iter_all(entity_type_id=2)}
     assert set(theirs) == set(ours)
     for record_id, row in theirs.items():  # same records, not just the same IDs
