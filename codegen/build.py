@@ -8,6 +8,8 @@ import textwrap
 from collections.abc import Mapping
 from typing import Any
 
+import attrs
+
 from codegen import ir
 from codegen.load import LoadedSpec
 from codegen.naming import FIELD_RESERVED, NAME_RESERVED, constant, pascal, snake
@@ -103,6 +105,7 @@ class _Builder:
         self.models: dict[str, ir.Model] = {}
         self.model_deps: dict[str, set[str]] = {}
         self.errors: dict[str, ir.ErrorClass] = {}
+        self.param_dicts: dict[str, ir.ParamDict] = {}
         self.kinds = {
             name: ir.ErrorKind(
                 name=name,
@@ -132,8 +135,11 @@ class _Builder:
             if deps is not None:
                 deps.add(name)
             base = ir.named(f"models.{name}", _MODELS) if qualified else ir.named(name)
-            if request:
-                base = base.or_(_mapping(ir.ANY))
+            if request:  # the model, its TypedDict twin, and any mapping where the schema is open
+                twin = self.param_dicts[name]
+                base = base.or_(ir.named(f"models.{twin.name}", _MODELS) if qualified else ir.named(twin.name))
+                if twin.open:
+                    base = base.or_(_mapping(ir.ANY))
         elif wire_type == "numeric-string":
             base = ir.named("int")
         elif wire_type == "yn-bool":
@@ -149,6 +155,21 @@ class _Builder:
         if nullable and not base.is_any:
             base = base.or_(ir.NONE)
         return base
+
+    def dict_value_expr(self, schema: Mapping[str, Any], deps: set[str]) -> ir.TypeExpr:
+        """A value inside a TypedDict twin: what travels as given (Y/N flags as ``"Y"``/``"N"``, IDs as int or
+        numeric text), since a plain mapping goes out without the model's conversions."""
+        wire_type = schema.get("x-b24-wire-type")
+        nullable = "null" in _types(schema)
+        if wire_type == "yn-bool":
+            base = ir.named("Literal['Y', 'N']", ir.Import("typing", "Literal"))
+        elif wire_type == "numeric-string":
+            base = ir.named("int").or_(ir.named("str"))
+        elif schema.get("format") == "date-time":
+            base = ir.named("datetime.datetime", ir.Import("datetime")).or_(ir.named("str"))
+        else:
+            return self.type_expr(schema, request=True, qualified=False, deps=deps)
+        return base.or_(ir.NONE) if nullable else base
 
     def _simple(
         self, kind: str, schema: Mapping[str, Any], *, request: bool, qualified: bool, deps: set[str] | None
@@ -205,6 +226,8 @@ class _Builder:
         if name in self.models:
             return name
         self.models[name] = None  # type: ignore[assignment]  # reserve: recursion guard
+        if request:
+            self.param_dict(schema)
         deps: set[str] = set()
         required = set(schema.get("required", ()))
         fields: list[ir.Field] = []
@@ -243,9 +266,25 @@ class _Builder:
             fields=tuple(fields),
             keeps_unknown=not request,
             source=str(schema.get("x-b24-source", "")),
+            twin=self.param_dicts.get(name) if request else None,
         )
         self.model_deps[name] = deps - {name}
         return name
+
+    def param_dict(self, schema: Mapping[str, Any]) -> None:
+        """Register the TypedDict twin of a request model before its fields are typed (they may refer to it)."""
+        name: str = schema["title"]
+        if name in self.param_dicts:
+            return
+        extra = schema.get("additionalProperties", False)
+        self.param_dicts[name] = ir.ParamDict(name=f"{name}Dict", model=name, fields=(), open=extra is not False)
+        required = set(schema.get("required", ()))
+        deps: set[str] = set()
+        fields = tuple(
+            ir.DictField(wire_name=wire, type_expr=self.dict_value_expr(sub, deps), required=wire in required)
+            for wire, sub in schema["properties"].items()
+        )
+        self.param_dicts[name] = attrs.evolve(self.param_dicts[name], fields=fields)
 
     # ---- errors ------------------------------------------------------------------------------
 
@@ -465,7 +504,8 @@ def build(spec: LoadedSpec) -> ir.Package:
         version=str(info.get("version", "0")),
         enums=tuple(b.enums[n] for n in sorted(b.enums)),
         kinds=tuple(b.kinds.values()),
-        models=_toposort(b.models, b.model_deps),
+        models=(models := _toposort(b.models, b.model_deps)),
+        param_dicts=tuple(b.param_dicts[m.name] for m in models if m.name in b.param_dicts),
         errors=tuple(b.errors[n] for n in sorted(b.errors)),
         system_errors=system,
         methods=methods,

@@ -9,6 +9,7 @@ written elsewhere (``models.Status``, ``enums.CrmMode``).
 
 from __future__ import annotations
 
+import keyword
 from collections.abc import Iterable
 
 import attrs
@@ -157,6 +158,35 @@ class Model:
     #: Response models keep unknown keys in ``additional_properties``.
     keeps_unknown: bool
     source: str
+    #: A request model's TypedDict twin, rendered right after it.
+    twin: ParamDict | None = None
+
+
+@attrs.frozen
+class DictField:
+    wire_name: str
+    #: The value as the wire wants it in a plain mapping (``Literal["Y", "N"]`` for a Y/N flag).
+    type_expr: TypeExpr
+    required: bool
+
+
+@attrs.frozen
+class ParamDict:
+    """The TypedDict twin of a request model: the same wire keys, for dict literals (``StatusAddFieldsDict``).
+
+    ``open``: the schema allows keys it does not list (user fields ``UF_*``), so parameters accept any mapping
+    beside it; a closed one is the only mapping accepted, so a misspelt key is a type error.
+    """
+
+    name: str
+    model: str
+    fields: tuple[DictField, ...]
+    open: bool
+
+    @property
+    def class_syntax(self) -> bool:
+        """Every wire key is a Python identifier, so the twin is a ``class`` (else ``TypedDict("...", {...})``)."""
+        return all(f.wire_name.isidentifier() and not keyword.iskeyword(f.wire_name) for f in self.fields)
 
 
 @attrs.frozen
@@ -276,6 +306,8 @@ class Package:
     version: str
     enums: tuple[EnumDef, ...]
     models: tuple[Model, ...]
+    #: TypedDict twins of the request models, in the models' dependency order.
+    param_dicts: tuple[ParamDict, ...]
     kinds: tuple[ErrorKind, ...]
     errors: tuple[ErrorClass, ...]
     #: Class names of the system error rows, in matching order.

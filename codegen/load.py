@@ -14,7 +14,6 @@ from typing import Any
 import attrs
 import yaml
 
-
 #: libyaml's safe loader when PyYAML was built with it (several times faster on a large spec), else PyYAML's.
 _LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 

@@ -93,6 +93,11 @@ def import_lines(imports: Iterable[ir.Import], *, future: bool = False) -> list[
 def model_imports(package: ir.Package) -> list[str]:
     needs = set(ir.all_imports(f.type_expr for m in package.models for f in m.fields))
     needs |= ir.all_imports(f.default_expr for m in package.models for f in m.fields)
+    needs |= ir.all_imports(f.type_expr for d in package.param_dicts for f in d.fields)
+    if package.param_dicts:
+        needs.add(ir.Import("typing", "TypedDict"))
+    if any(f.required for d in package.param_dicts for f in d.fields):
+        needs.add(ir.Import("typing", "Required"))
     needs.discard(ir.Import("b24crm", "models"))
     needs.add(ir.Import("attrs"))
     if any(m.keeps_unknown for m in package.models):
@@ -158,7 +163,7 @@ def render(package: ir.Package, version: str) -> dict[str, bytes]:
 
 
 #: ruff's formatter, isolated from any configuration so the output is the same on every machine.
-RUFF_FORMAT = ("format", "--isolated", "--quiet", "--line-length", "120", "--target-version", "py311")
+RUFF_FORMAT = ("format", "--isolated", "--line-length", "120", "--target-version", "py311")
 
 
 class FormatError(RuntimeError):
@@ -176,7 +181,7 @@ def formatted(files: dict[str, bytes]) -> dict[str, bytes]:
             [sys.executable, "-m", "ruff", *RUFF_FORMAT, str(root)], capture_output=True, text=True, check=False
         )
         if done.returncode != 0:
-            raise FormatError(f"ruff format failed on the rendered modules: {done.stderr.strip() or done.stdout}")
+            raise FormatError(f"ruff format failed on the rendered modules: {done.stderr.strip() or done.stdout.strip()}")
         return {rel: (root / rel).read_bytes() for rel in files}
 
 

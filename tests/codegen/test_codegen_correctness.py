@@ -266,3 +266,35 @@ def test_kitchen_sink_package_passes_mypy_strict(tmp_path: Path) -> None:
         env={**os.environ, "MYPYPATH": str(site)},
     )  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+# ---- mapping parameters are TypedDicts: dict literals are checked ---------------------------------------------
+
+DICT_LITERALS = """
+from b24crm import Client
+
+
+def use(client: Client) -> None:
+    client.crm.status.add(fields={"ENTITY_ID": "SOURCE", "STATUS_ID": "FAIR", "NAME": "Trade fair", "SORT": 10})
+    client.crm.status.add(fields={"ENTITY_ID": "SOURCE", "STATUS_ID": "FAIR", "NAME": "x", "SROT": 10})
+    client.crm.status.add(fields={"ENTITY_ID": "SOURCE", "STATUS_ID": "FAIR", "NAME": "x", "SORT": "10"})
+    client.crm.status.add(fields={"ENTITY_ID": "SOURCE", "NAME": "x"})
+    client.crm.deal.add(fields={"TITLE": "x", "UF_CRM_1": 5})
+    client.crm.item.add(entity_type_id=2, fields={"title": "x", "ufCrm1_1": 5})
+"""
+
+
+def test_dict_literals_for_request_objects_are_type_checked(tmp_path: Path) -> None:
+    """A closed schema's TypedDict twin catches a misspelt key, a wrong type and a missing required key; an
+    open one (user fields) accepts keys it does not list."""
+    use = tmp_path / "use_dicts.py"
+    use.write_text(DICT_LITERALS, encoding="utf-8")
+    result = run(
+        [sys.executable, "-m", "mypy", "--strict", "--no-incremental", "--cache-dir", os.devnull,
+         "--config-file", os.devnull, "--follow-imports=silent", str(use)],
+        cwd=tmp_path,
+        env={**os.environ, "MYPYPATH": str(ROOT / "generated")},
+    )  # fmt: skip
+    lines = [line for line in result.stdout.splitlines() if ": error:" in line]
+    errors = sorted(int(line.split(":")[1]) for line in lines)
+    assert errors == [7, 8, 9], result.stdout  # SROT, "10", no STATUS_ID; lines 6, 10, 11 are fine

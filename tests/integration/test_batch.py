@@ -112,3 +112,31 @@ def test_raw_commands_and_validation_inside_a_batch(emu: Emulator, client: Clien
     assert isinstance(first, dict)  # plain JSON, not models
     assert (first["STATUS_ID"], first["SORT"]) == ("DRAFT", 10)
     assert emu.stats()["batch_subcalls"] == 1
+
+
+@pytest.mark.parametrize(("kind", "error", "status"), [("internal_error", errors.ServerInternalError, 500)])
+def test_a_command_error_means_what_the_same_error_means_outside_a_batch(
+    emu: Emulator, client: Client, kind: str, error: type[errors.APIError], status: int
+) -> None:
+    """Same code, same class, same status and same ``may_have_run``, whether it arrives alone or in a batch."""
+    emu.faults.add(method="crm.status.fields", kind=kind, in_batch=True)
+    batch = client.batch()
+    handle = batch.crm.status.fields()
+    batch.execute()
+    inside = handle.error
+    emu.faults.add(method="crm.status.fields", kind=kind, times=4)
+    with pytest.raises(error) as alone:
+        client.crm.status.fields()
+    assert type(inside) is type(alone.value) is error
+    assert isinstance(inside, errors.APIError)
+    assert (inside.http_status, inside.may_have_run, inside.kind) == (status, True, alone.value.kind)
+    assert alone.value.http_status == status and alone.value.may_have_run
+
+
+def test_a_documented_command_error_keeps_its_rows_status(client: Client) -> None:
+    batch = client.batch()
+    handle = batch.crm.status.get(id=987654)
+    batch.execute()
+    assert isinstance(handle.error, errors.StatusNotFoundError)
+    assert handle.error.http_status == errors.StatusNotFoundError.wire_status
+    assert not handle.error.may_have_run  # not_found: the portal changed nothing

@@ -33,7 +33,6 @@ from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 import attrs
 
 from b24crm.runtime.batchwire import (
-    COMMAND_ERROR_STATUS,
     BatchResponse,
     chunks,
     command_error,
@@ -62,7 +61,6 @@ if TYPE_CHECKING:
     from b24crm.runtime.client import BaseClient
 
 __all__ = [
-    "COMMAND_ERROR_STATUS",
     "BaseBatch",
     "BatchCommandNotSent",
     "BatchHandle",

@@ -28,7 +28,6 @@ from b24crm.runtime.phpquery import count_vars, encode_query
 from b24crm.runtime.spec import ErrorRow
 
 __all__ = [
-    "COMMAND_ERROR_STATUS",
     "BatchResponse",
     "chunks",
     "command_error",
@@ -37,9 +36,6 @@ __all__ = [
     "parse_batch_result",
     "substituted_text",
 ]
-
-#: Status used to map a command's error: commands carry none, and a lone call would have got 400.
-COMMAND_ERROR_STATUS = 400
 
 #: What the server substitutes inside a command (docs/protocol.md#batch: ``\$(result|next|total|time|error)...``).
 #: Matched case-insensitively: sending a harmless ``$RESULT`` alone costs one request, a miss costs data.
@@ -171,7 +167,7 @@ def command_error(
         method,
         body.get("error"),
         body.get("error_description"),
-        http_status=COMMAND_ERROR_STATUS,
+        http_status=None,  # a command carries no status: its documented row gives status and kind
         method_rows=method_rows,
         system_rows=system_rows,
     )

@@ -5,11 +5,16 @@
 Field names are snake_case of the wire names; the wire names live in field metadata and only
 ``b24crm.runtime.converter`` reads them. Response models keep keys the spec does not list (portals add
 ``UF_*`` fields) in ``additional_properties``. Request models use ``UNSET`` for "not given".
+
+Every request model has a TypedDict twin, ``<Model>Dict``, with the wire keys: parameters accept the model or
+a dict literal, which type checkers and editors then check and complete. Values in a dict travel as given, so
+a Y/N flag is ``"Y"``/``"N"`` there (the model converts ``True``). A twin is closed unless the schema allows
+keys it does not list (user fields): then any mapping is accepted too.
 """
 
 import datetime
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Literal, Required, TypedDict
 
 import attrs
 
@@ -28,6 +33,9 @@ __all__ = [
     "WidgetAddFields",
     "WidgetAddParams",
     "WidgetPage",
+    "WidgetPartInputDict",
+    "WidgetAddFieldsDict",
+    "WidgetAddParamsDict",
 ]
 
 
@@ -251,6 +259,13 @@ class WidgetPartInput:
     )
 
 
+class WidgetPartInputDict(TypedDict, total=False):
+    """The wire keys of ``WidgetPartInput`` for a dict literal."""
+
+    QTY: Required[int]
+    STARTS: datetime.datetime | str
+
+
 @attrs.frozen(kw_only=True)
 class WidgetAddFields:
     """Fields of a new widget.
@@ -289,7 +304,7 @@ class WidgetAddFields:
         default=UNSET,
         metadata={"wire": "ACTIVE", "wire_type": "yn-bool"},
     )
-    parts: Sequence[WidgetPartInput | Mapping[str, Any]] | Unset = attrs.field(
+    parts: Sequence[WidgetPartInput | WidgetPartInputDict] | Unset = attrs.field(
         default=UNSET,
         metadata={"wire": "PARTS"},
     )
@@ -301,6 +316,20 @@ class WidgetAddFields:
         default=UNSET,
         metadata={"wire": "LEGACY"},
     )
+
+
+class WidgetAddFieldsDict(TypedDict, total=False):
+    """The wire keys of ``WidgetAddFields`` for a dict literal."""
+
+    KIND: Required[enums.WidgetKind | int]
+    NAME: Required[str]
+    CODE: str
+    SORT: int
+    COLOR: str | None
+    ACTIVE: Literal["Y", "N"]
+    PARTS: Sequence[WidgetPartInput | WidgetPartInputDict]
+    LABELS: Mapping[str, str]
+    LEGACY: str
 
 
 @attrs.frozen(kw_only=True)
@@ -320,6 +349,17 @@ class WidgetAddParams:
         default=UNSET,
         metadata={"wire": "from"},
     )
+
+
+#: The wire keys of ``WidgetAddParams`` for a dict literal.
+WidgetAddParamsDict = TypedDict(
+    "WidgetAddParamsDict",
+    {
+        "REGISTER_SONET_EVENT": Literal["Y", "N"],
+        "from": str,
+    },
+    total=False,
+)
 
 
 @attrs.frozen(kw_only=True)

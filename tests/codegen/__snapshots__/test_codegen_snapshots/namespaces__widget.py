@@ -48,8 +48,8 @@ class CrmWidgetApi:
     def add(
         self,
         *,
-        fields: models.WidgetAddFields | Mapping[str, Any],
-        params: models.WidgetAddParams | Mapping[str, Any] | Unset = UNSET,
+        fields: models.WidgetAddFields | models.WidgetAddFieldsDict,
+        params: models.WidgetAddParams | models.WidgetAddParamsDict | Unset = UNSET,
         request_options: RequestOptions | None = None,
     ) -> int:
         """Create a widget.
@@ -195,8 +195,8 @@ class CrmWidgetBatchApi:
     def add(
         self,
         *,
-        fields: models.WidgetAddFields | Mapping[str, Any] | BatchRef,
-        params: models.WidgetAddParams | Mapping[str, Any] | Unset | BatchRef = UNSET,
+        fields: models.WidgetAddFields | models.WidgetAddFieldsDict | BatchRef,
+        params: models.WidgetAddParams | models.WidgetAddParamsDict | Unset | BatchRef = UNSET,
     ) -> BatchHandle[int]:
         """Queue ``crm.widget.add`` (see the client method of the same name)."""
         return self._invoker.enqueue(
