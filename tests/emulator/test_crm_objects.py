@@ -94,6 +94,9 @@ def test_contact_multifields_in_both_namings(portal: Portal) -> None:
     assert [p["VALUE"] for p in got["PHONE"]] == ["+1 555 2"] and got["HAS_PHONE"] == "Y" and got["HAS_EMAIL"] == "Y"
     item = portal.ok("crm.item.get", {"entityTypeId": 3, "id": contact_id})["result"]["item"]
     assert sorted((m["typeId"], m["value"]) for m in item["fm"]) == [("EMAIL", "m@x.io"), ("PHONE", "+1 555 2")]
+    seeded = portal.ok("crm.contact.get", {"id": 1})["result"]  # a demo contact, stored by the seed
+    assert seeded["PHONE"] and seeded["HAS_PHONE"] == "Y" and seeded["HAS_IMOL"] == "N"
+    assert portal.ok("crm.item.get", {"entityTypeId": 3, "id": 1})["result"]["item"]["hasPhone"] == "Y"
     listed = portal.ok("crm.contact.list", {"filter": {"ID": contact_id}})["result"][0]
     assert "PHONE" not in listed  # `*` excludes multifields: they must be named (docs/protocol.md#crm-filters)
 

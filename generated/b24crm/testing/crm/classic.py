@@ -13,7 +13,7 @@ from typing import Any
 
 from b24crm.testing.api import CallContext, Handler, Result
 from b24crm.testing.crm import funnels
-from b24crm.testing.crm.codec import InvalidValue, Renderer, classic_renderer, parse_value
+from b24crm.testing.crm.codec import InvalidValue, Reader, classic_renderer, parse_value, reader
 from b24crm.testing.crm.errors import documented
 from b24crm.testing.crm.fields import MULTIFIELDS, Field, Schema
 from b24crm.testing.crm.filters import Bounds, compile_filter
@@ -35,20 +35,21 @@ def render_row(schema: Schema, objs: Objects, row: Row, names: list[str] | None)
         names += [k for k in MULTIFIELDS if row.get(k)]
         if schema.open:
             names += [k for k in row if k not in names]
-    return {name: render(row.get(name)) for name, render in _plan(schema, names)}
+    return {name: read(row) for name, read in _plan(schema, names)}
 
 
-_PLANS: dict[tuple[int, tuple[str, ...]], list[tuple[str, Renderer]]] = {}
+_PLANS: dict[tuple[int, tuple[str, ...]], list[tuple[str, Reader]]] = {}
 
 
-def _plan(schema: Schema, names: list[str]) -> list[tuple[str, Renderer]]:
+def _plan(schema: Schema, names: list[str]) -> list[tuple[str, Reader]]:
     """(name, renderer) per selected field, made once per schema and selection."""
     key = (schema.entity_type_id, tuple(names))
     plan = _PLANS.get(key)
     if plan is None:
         if len(_PLANS) > 512:
             _PLANS.clear()
-        plan = _PLANS[key] = [(n, classic_renderer(f)) for n in names if (f := schema.field(n)) is not None]
+        fields = [(n, f) for n in names if (f := schema.field(n)) is not None]
+        plan = _PLANS[key] = [(n, reader(f, classic_renderer(f))) for n, f in fields]
     return plan
 
 
@@ -155,7 +156,7 @@ def classic_handlers(prefix: str, schema: Schema) -> dict[str, Handler]:
             rows = [render_row(schema, objs, row, None) for row in page.rows]
         else:
             plan = _plan(schema, names)
-            rows = [{name: render(row.get(name)) for name, render in plan} for row in page.rows]
+            rows = [{name: read(row) for name, read in plan} for row in page.rows]
         if page.total is None:
             return Result(rows, total=0, counted=False)  # classic start=-1: total 0, no next (docs/protocol.md#paging)
         return Result(rows, next=page.next, total=page.total)

@@ -16,12 +16,21 @@ from typing import Any
 from b24crm.testing.crm.fields import Field, parse_time
 from b24crm.testing.methods.common import php_intval
 
-__all__ = ["InvalidValue", "classic_renderer", "item_renderer", "parse_value", "render_classic", "render_item"]
+__all__ = [
+    "InvalidValue",
+    "Reader",
+    "classic_renderer",
+    "item_renderer",
+    "parse_value",
+    "reader",
+    "render_classic",
+    "render_item",
+]
 
 _INT = re.compile(r"^\s*-?\d+\s*$")
 _TRUE = {"Y", "y", "1", "true", "TRUE", "True"}
 #: Flags the store keeps only when true (see ``store._flags``).
-_DERIVED_FLAGS = {"HAS_PHONE", "HAS_EMAIL", "HAS_IMOL"}
+_DERIVED_FLAGS = {"HAS_PHONE": "PHONE", "HAS_EMAIL": "EMAIL", "HAS_IMOL": "IM"}
 _FALSE = {"N", "n", "0", "false", "FALSE", "False", ""}
 
 
@@ -151,6 +160,17 @@ def render_item(field: Field, value: Any) -> Any:
 
 
 Renderer = Callable[[Any], Any]
+Reader = Callable[[dict[str, Any]], Any]
+
+
+def reader(field: Field, render: Renderer) -> Reader:
+    """The wire value of ``field`` read from a stored row: HAS_PHONE/HAS_EMAIL/HAS_IMOL follow the row's
+    multifields (so rows written by any path — seed, mergeBatch — answer them right), the rest is rendered."""
+    source = _DERIVED_FLAGS.get(field.upper)
+    if source is not None:
+        return lambda row: "Y" if row.get(source) else "N"
+    upper = field.upper
+    return lambda row: render(row.get(upper))
 
 
 def classic_renderer(field: Field) -> Renderer:

@@ -15,7 +15,7 @@ import attrs
 
 from b24crm.testing.api import CallContext, Handler, Result
 from b24crm.testing.crm import funnels
-from b24crm.testing.crm.codec import InvalidValue, Renderer, item_renderer, parse_value
+from b24crm.testing.crm.codec import InvalidValue, Reader, item_renderer, parse_value, reader
 from b24crm.testing.crm.errors import documented
 from b24crm.testing.crm.fields import MULTIFIELDS, Field, Schema, schema_for
 from b24crm.testing.crm.filters import Bounds, FilterError, compile_filter
@@ -59,13 +59,13 @@ def _resolver(schema: Schema) -> Callable[[str], Field | None]:
 
 @attrs.frozen
 class ItemPlan:
-    """What one ``select`` renders: (wire name, canonical name, renderer) per field, and whether ``fm``."""
+    """What one ``select`` renders: (wire name, reader of the stored row) per field, and whether ``fm``."""
 
-    fields: tuple[tuple[str, str, Renderer], ...]
+    fields: tuple[tuple[str, Reader], ...]
     with_fm: bool
 
     def render(self, row: Row) -> Row:
-        out: Row = {name: render(row.get(upper)) for name, upper, render in self.fields}
+        out: Row = {name: read(row) for name, read in self.fields}
         if self.with_fm:
             out["fm"] = [
                 {"id": int(m["ID"]), "typeId": kind, "valueType": m.get("VALUE_TYPE", ""), "value": m["VALUE"]}
@@ -95,7 +95,7 @@ def item_plan(schema: Schema, objs: Objects, select: Any, name_of: Callable[[Fie
             if field is not None and field.kind != "multifield":
                 chosen.append(field)
     unique = list(dict.fromkeys(chosen))
-    return ItemPlan(tuple((name_of(f), f.upper, item_renderer(f)) for f in unique), with_fm)
+    return ItemPlan(tuple((name_of(f), reader(f, item_renderer(f))) for f in unique), with_fm)
 
 
 def render_item_row(schema: Schema, objs: Objects, row: Row, select: Any, name_of: Callable[[Field], str]) -> Row:
