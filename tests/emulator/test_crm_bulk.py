@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+import urllib.parse
 from pathlib import Path
 from typing import Any
 
 from b24crm.testing import Emulator
-from tests.emulator.conftest import Portal
+from tests.emulator.conftest import Portal, Raw
 
 DEALS = 3000
+CLI = "import sys; from b24crm.testing.cli import main; sys.exit(main(sys.argv[1:]))"
 
 
 def export(portal: Portal, method: str, params: dict[str, Any], id_key: str) -> list[int]:
@@ -64,3 +70,26 @@ def test_synthetic_deals_change_and_persist(tmp_path: Path) -> None:
         history = portal.ok("crm.stagehistory.list", {"entityTypeId": 2, "filter": {"OWNER_ID": 10}})["result"]
         assert [r["STAGE_ID"] for r in history["items"]] == ["PREPARATION"]
         portal.raw.close()
+
+
+def test_cli_deals_option() -> None:
+    from b24crm.testing.cli import main
+
+    assert main(["--deals", "-1"]) == 2
+    process = subprocess.Popen(
+        [sys.executable, "-c", CLI, "--seed", "empty", "--deals", "120"],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    try:
+        assert process.stdout is not None
+        lines = [process.stdout.readline() for _ in range(8)]
+        webhook = urllib.parse.urlsplit(next(line.split()[-1] for line in lines if line.startswith("webhook URL")))
+        raw = Raw(f"{webhook.scheme}://{webhook.netloc}")
+        reply = raw.request("GET", webhook.path + "crm.deal.list?select[]=ID")
+        assert reply.json["total"] == 120 and reply.json["result"][0] == {"ID": "1"}
+        raw.close()
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=10) == 0
