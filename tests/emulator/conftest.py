@@ -114,16 +114,15 @@ def stored_history(emu: Emulator, entity_type_id: int = 2) -> list[dict[str, Any
     return [r for r in rows if r.get("ENTITY_TYPE_ID") == entity_type_id]
 
 
-@pytest.fixture(scope="session")
-def shared_emulator() -> Iterator[Emulator]:
-    with Emulator(seed="demo", stage_history=1000) as emulator:
-        yield emulator
+@pytest.fixture
+def b24_emulator_options() -> dict[str, Any]:
+    """The shipped ``b24_emulator`` fixture, with 1,000 synthetic stage-history records to page through."""
+    return {"seed": "demo", "stage_history": 1000}
 
 
 @pytest.fixture
-def emu(shared_emulator: Emulator) -> Emulator:
-    shared_emulator.reset()
-    return shared_emulator
+def emu(b24_emulator: Emulator) -> Emulator:
+    return b24_emulator
 
 
 @pytest.fixture

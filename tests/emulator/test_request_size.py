@@ -36,8 +36,7 @@ def head_only(emu: Emulator, path: str, length: int) -> bytes:
         return answer
 
 
-def test_default_cap_answers_413_from_the_header_without_reading_the_body(shared_emulator: Emulator) -> None:
-    emu = shared_emulator
+def test_default_cap_answers_413_from_the_header_without_reading_the_body(emu: Emulator) -> None:
     before = emu.stats()
     hook = emu.webhook_url.split(emu.base_url, 1)[1]
     answer = head_only(emu, hook + "crm.status.list", DEFAULT_MAX_BODY_BYTES + 1)

@@ -8,6 +8,7 @@ and ``emu.stats()`` counts only its own requests.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -25,16 +26,15 @@ def deal_history(emu: Emulator) -> int:
     return STAGE_HISTORY + stored
 
 
-@pytest.fixture(scope="session")
-def integration_emulator() -> Iterator[Emulator]:
-    with Emulator(seed="demo", stage_history=STAGE_HISTORY) as emulator:
-        yield emulator
+@pytest.fixture
+def b24_emulator_options() -> dict[str, Any]:
+    """The shipped ``b24_emulator`` fixture, with the synthetic history these tests page through."""
+    return {"seed": "demo", "stage_history": STAGE_HISTORY}
 
 
 @pytest.fixture
-def emu(integration_emulator: Emulator) -> Emulator:
-    integration_emulator.reset()
-    return integration_emulator
+def emu(b24_emulator: Emulator) -> Emulator:
+    return b24_emulator
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import urllib.parse
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from b24pysdk import BitrixWebhook
@@ -17,6 +18,7 @@ from fast_bitrix24 import Bitrix
 
 from b24crm import Client
 from b24crm.testing import Emulator
+from b24crm.testing.pytest_plugin import EmulatorPool
 
 STAGE_HISTORY = 1000
 
@@ -30,22 +32,15 @@ def deal_history(emu: Emulator) -> int:
 pytestmark = pytest.mark.peers
 
 
-@pytest.fixture(scope="session")
-def http_emulator() -> Iterator[Emulator]:
-    with Emulator(seed="demo", stage_history=STAGE_HISTORY) as emulator:
-        yield emulator
-
-
-@pytest.fixture(scope="session")
-def tls_emulator() -> Iterator[Emulator]:
-    with Emulator(seed="demo", stage_history=STAGE_HISTORY, tls=True) as emulator:
-        yield emulator
+@pytest.fixture
+def b24_emulator_options() -> dict[str, Any]:
+    """The shipped ``b24_emulator`` fixture, with the synthetic history the peers page through."""
+    return {"seed": "demo", "stage_history": STAGE_HISTORY}
 
 
 @pytest.fixture
-def fb_emu(http_emulator: Emulator) -> Emulator:
-    http_emulator.reset()
-    return http_emulator
+def fb_emu(b24_emulator: Emulator) -> Emulator:
+    return b24_emulator
 
 
 @pytest.fixture
@@ -55,7 +50,11 @@ def fb(fb_emu: Emulator) -> Bitrix:
 
 
 @pytest.fixture
-def py_emu(tls_emulator: Emulator, monkeypatch: pytest.MonkeyPatch) -> Emulator:
+def py_emu(
+    b24_emulator_pool: EmulatorPool, b24_emulator_options: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> Emulator:
+    """The same portal over HTTPS (b24pysdk insists on it): the pool's TLS twin of the shared emulator."""
+    tls_emulator = b24_emulator_pool.get(**b24_emulator_options, tls=True)
     tls_emulator.reset()
     assert tls_emulator.ca_file is not None
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", tls_emulator.ca_file)

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from b24crm.runtime.retry import RetryPolicy
 from b24crm.testing import Emulator
+from b24crm.testing.pytest_plugin import EmulatorPool
 
 
 class VirtualClock:
@@ -50,13 +50,12 @@ def client_options(**overrides: Any) -> dict[str, Any]:
     return options
 
 
-@pytest.fixture(scope="module")
-def module_emulator() -> Iterator[Emulator]:
-    with Emulator(seed="demo") as emulator:
-        yield emulator
+@pytest.fixture
+def module_emulator(b24_emulator_pool: EmulatorPool, b24_emulator_options: dict[str, Any]) -> Emulator:
+    """The shipped plugin's shared emulator without a reset, for loops over many read-only cases."""
+    return b24_emulator_pool.get(**b24_emulator_options)
 
 
 @pytest.fixture
-def emu(module_emulator: Emulator) -> Emulator:
-    module_emulator.reset()
-    return module_emulator
+def emu(b24_emulator: Emulator) -> Emulator:
+    return b24_emulator

@@ -121,7 +121,9 @@ def test_validation_still_applies_around_references() -> None:
     b = BaseBatch(client)
     h = b._invoker.enqueue(STATUS_ADD, add_params(1), Decoded(int))
     with pytest.raises(RequestValidationError) as info:
-        b._invoker.enqueue(STATUS_ADD, {"fields": {"ENTITY_ID": h.ref("ID"), "STATUS_ID": "TOO_LONG_ID_X"}}, Decoded(int))
+        b._invoker.enqueue(
+            STATUS_ADD, {"fields": {"ENTITY_ID": h.ref("ID"), "STATUS_ID": "TOO_LONG_ID_X"}}, Decoded(int)
+        )
     paths = {p.path for p in info.value.problems}
     assert paths == {"fields.STATUS_ID", "fields.NAME"}
     assert len(b) == 1 and not transport.requests

@@ -37,7 +37,10 @@ def test_invalid_params_list_every_problem_and_send_nothing() -> None:
 def test_unset_values_are_dropped() -> None:
     client, transport, _ = make_client(lambda r: ok(1))
     client._invoker.invoke(
-        STATUS_ADD, {"fields": {"ENTITY_ID": "STATUS", "STATUS_ID": "A", "NAME": "a", "SORT": UNSET}}, Decoded(int), None
+        STATUS_ADD,
+        {"fields": {"ENTITY_ID": "STATUS", "STATUS_ID": "A", "NAME": "a", "SORT": UNSET}},
+        Decoded(int),
+        None,
     )
     assert transport.requests[0].json == {"fields": {"ENTITY_ID": "STATUS", "STATUS_ID": "A", "NAME": "a"}}
 
