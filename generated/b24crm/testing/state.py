@@ -64,6 +64,8 @@ class Store:
     def __init__(self, path: str | Path | None = None) -> None:
         self.lock = threading.RLock()
         self._tables: dict[str, dict[int, dict[str, Any]]] = {}
+        #: The highest ID ever put per table, so :meth:`insert` is O(1) (100,000 imported deals).
+        self._top: dict[str, int] = {}
         self._meta: dict[str, Any] = {}
         self._db: sqlite3.Connection | None = None
         self._dirty = False
@@ -95,6 +97,7 @@ class Store:
         assert self._db is not None
         for tbl, row_id, data in self._db.execute("SELECT tbl, id, data FROM rows"):
             self._tables.setdefault(tbl, {})[int(row_id)] = json.loads(data)
+            self._top[tbl] = max(self._top.get(tbl, 0), int(row_id))
         for key, value in self._db.execute("SELECT key, value FROM meta"):
             self._meta[key] = json.loads(value)
 
@@ -110,7 +113,7 @@ class Store:
     def insert(self, table: str, row: dict[str, Any]) -> int:
         """Store ``row`` under the next ID of ``table`` (sets ``row["ID"]``) and return the ID."""
         seq: dict[str, int] = self._meta.get("seq", {})
-        row_id = max(seq.get(table, 0), max(self.rows(table), default=0)) + 1
+        row_id = max(seq.get(table, 0), self._top.get(table, 0)) + 1
         seq[table] = row_id
         self.meta_set("seq", seq)
         row["ID"] = row_id
@@ -120,6 +123,8 @@ class Store:
     def put(self, table: str, row_id: int, row: dict[str, Any]) -> None:
         """Create or replace one row."""
         self.rows(table)[row_id] = row
+        if row_id > self._top.get(table, 0):
+            self._top[table] = row_id
         if self._db is not None:
             self._db.execute(
                 "INSERT OR REPLACE INTO rows (tbl, id, data) VALUES (?, ?, ?)", (table, row_id, json.dumps(row))
@@ -160,6 +165,7 @@ class Store:
     def clear(self) -> None:
         """Drop everything (used by reset before re-seeding)."""
         self._tables.clear()
+        self._top.clear()
         self._meta.clear()
         if self._db is not None:
             self._db.execute("DELETE FROM rows")
