@@ -110,6 +110,10 @@ class Store:
         """One row or None."""
         return self._tables.get(table, {}).get(row_id)
 
+    def top_id(self, table: str) -> int:
+        """The highest ID ever put in ``table`` (0 for none): with the row count, a cheap change stamp."""
+        return self._top.get(table, 0)
+
     def insert(self, table: str, row: dict[str, Any]) -> int:
         """Store ``row`` under the next ID of ``table`` (sets ``row["ID"]``) and return the ID."""
         seq: dict[str, int] = self._meta.get("seq", {})

@@ -126,7 +126,7 @@ class Objects:
         rows = self.store.rows(table)
         synth = self.synthetic(entity_type_id)
         dead = self.store.rows(_TOMBSTONES) if synth else {}
-        key = (len(rows), max(rows, default=0), (synth.count if synth else 0) * 1_000_003 + len(dead))
+        key = (len(rows), self.store.top_id(table), (synth.count if synth else 0) * 1_000_003 + len(dead))
         cached = self._ids.get(table)
         if cached is not None and cached[0] == key:
             return cached[1]
