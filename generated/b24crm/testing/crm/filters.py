@@ -149,7 +149,9 @@ def _positive(op: str, field: Field, raw: Any, strict: bool) -> Callable[[Any], 
         raw = raw[0] if raw else None
     if op == "><":
         if not isinstance(raw, list) or len(raw) != 2:
-            raise FilterError("value", field.camel)
+            if strict:
+                raise FilterError("value", field.camel)
+            return lambda v: True  # a classic proxy drops a condition it cannot read
         lo, hi = (_typed(field, v, strict) for v in raw)
         return lambda v: v is not None and lo is not None and hi is not None and lo <= v <= hi
     if op in ("%", "=%", "%="):
@@ -220,7 +222,7 @@ def _narrow(bounds: Bounds, negate: bool, or_empty: bool, op: str, raw: Any) -> 
     try:
         if isinstance(raw, list):
             numbers = [int(v) for v in raw]
-            if op in ("", "=", "@", "><") and numbers:
+            if (op in ("", "=", "@") and numbers) or (op == "><" and len(numbers) == 2):
                 bounds.lo, bounds.hi = max(bounds.lo, min(numbers)), min(bounds.hi, max(numbers))
             bounds.id_only = bounds.id_only and op == "><"
             return
