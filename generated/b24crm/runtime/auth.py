@@ -13,6 +13,7 @@ raised at once as ``AuthError`` saying what to do.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import threading
@@ -24,6 +25,7 @@ import attrs
 
 from b24crm.runtime import forksafe
 from b24crm.runtime.clock import SYSTEM_CLOCK, Clock
+from b24crm.runtime.effects import Blocking, Flow, Send, Sleep, drive, performer
 from b24crm.runtime.envelope import decode_json
 from b24crm.runtime.errors import (
     APIError,
@@ -35,7 +37,7 @@ from b24crm.runtime.errors import (
 )
 from b24crm.runtime.redact import MASK, Redactor, redact
 from b24crm.runtime.retry import RetryPolicy
-from b24crm.runtime.transport import MaybeSent, Transport, TransportFailure
+from b24crm.runtime.transport import HttpResponse, MaybeSent, Transport, TransportFailure
 
 if TYPE_CHECKING:
     from b24crm.runtime.tokens import TokenStore
@@ -308,6 +310,22 @@ class OAuthAuth:
     ) -> bool:
         """Refresh unless another thread already did since ``seen_generation``; True if the tokens changed.
 
+        The sync driver of :meth:`refresh_flow` (blocking HTTP on ``transport``, ``clock.sleep``).
+        """
+        flow = self.refresh_flow(seen_generation, timeout=timeout, clock=clock, retry=retry, max_attempts=max_attempts)
+        return drive(flow, performer(transport, clock))
+
+    def refresh_flow(
+        self,
+        seen_generation: int,
+        *,
+        timeout: tuple[float, float],
+        clock: Clock = SYSTEM_CLOCK,
+        retry: RetryPolicy | None = None,
+        max_attempts: int | None = None,
+    ) -> Flow[bool]:
+        """The refresh as a sans-IO flow (``runtime.effects``): both clients drive this one.
+
         Transient failures of the token endpoint are repeated with ``retry``'s backoff, at most
         ``max_attempts`` attempts in all (default: the policy's budget; without a policy, one attempt).
 
@@ -316,18 +334,19 @@ class OAuthAuth:
         (no request, no ``on_tokens``); otherwise this process refreshes and saves the new pair. If the
         token server still answers ``invalid_grant`` (another process refreshed without our lock — its
         lock had expired), the store is reloaded and a newer pair there is adopted: the caller's re-send
-        is the one retry.
+        is the one retry. The locks are ``with`` blocks: a flow closed half-way (a cancelled task) releases them.
         """
         with self._lock:
             if self._state[1] != seen_generation:
                 return False  # someone refreshed while we waited for the lock: use their tokens
             store = self.token_store
             if store is None:
-                self._install(self._from_server(transport, timeout, clock, retry, max_attempts), refreshed=True)
+                tokens = yield from self._from_server(timeout, clock, retry, max_attempts)
+                self._install(tokens, refreshed=True)
                 return True
             with store.lock():
                 current = self._state[0]
-                stored = store.load()
+                stored: Tokens | None = yield Blocking(store.load)
                 if stored is not None and _newer(stored, current):
                     self._install(stored, refreshed=False)
                     if not _expired(stored, clock.time()):
@@ -335,9 +354,9 @@ class OAuthAuth:
                     current = stored  # the stored pair is expired too: refresh it, still under the lock
                 expected = None if stored is None else stored.refresh_token
                 try:
-                    tokens = self._from_server(transport, timeout, clock, retry, max_attempts)
+                    tokens = yield from self._from_server(timeout, clock, retry, max_attempts)
                 except AuthError as exc:
-                    reloaded = self._reload_after(exc, store)
+                    reloaded: Tokens | None = yield Blocking(functools.partial(self._reload_after, exc, store))
                     if reloaded is None or reloaded.refresh_token == current.refresh_token:
                         raise
                     self.logger.warning("b24crm: OAuth refresh token already used by another process; reloaded")
@@ -346,7 +365,7 @@ class OAuthAuth:
                 # The token server has rotated the pair: from here on it must be installed whatever the store
                 # says, or this process (and on_tokens) would lose the only valid refresh token.
                 try:
-                    saved = store.compare_and_save(expected, tokens)
+                    saved = yield Blocking(functools.partial(store.compare_and_save, expected, tokens))
                 except StoreUnavailableError as exc:
                     self.logger.warning(
                         "b24crm: the new OAuth tokens could not be saved to the token store (%s); they are kept "
@@ -374,12 +393,11 @@ class OAuthAuth:
 
     def _from_server(
         self,
-        transport: Transport,
         timeout: tuple[float, float],
         clock: Clock,
         retry: RetryPolicy | None,
         max_attempts: int | None,
-    ) -> Tokens:
+    ) -> Flow[Tokens]:
         """Ask the token server for a new pair, repeating transient failures (the caller holds the lock)."""
         log = self.logger
         policy = retry or RetryPolicy(max_attempts=1)
@@ -389,7 +407,7 @@ class OAuthAuth:
         while True:
             attempt += 1
             try:
-                tokens = self._request_tokens(transport, timeout, clock, maybe_used=maybe_used)
+                tokens = yield from self._request_tokens(timeout, clock, maybe_used=maybe_used)
                 break
             except _TransientRefreshFailure as failure:
                 maybe_used = maybe_used or failure.may_have_run
@@ -403,7 +421,7 @@ class OAuthAuth:
                     self._scrub(str(failure.error)),
                     delay,
                 )
-                clock.sleep(delay)
+                yield Sleep(delay)
         return tokens
 
     def _install(self, tokens: Tokens, *, refreshed: bool) -> None:
@@ -433,9 +451,7 @@ class OAuthAuth:
     def _scrub(self, text: str) -> str:
         return (self.redactor or Redactor(self.secrets))(text)
 
-    def _request_tokens(
-        self, transport: Transport, timeout: tuple[float, float], clock: Clock, *, maybe_used: bool = False
-    ) -> Tokens:
+    def _request_tokens(self, timeout: tuple[float, float], clock: Clock, *, maybe_used: bool = False) -> Flow[Tokens]:
         """One attempt. Raises ``_TransientRefreshFailure`` when repeating may help, the final error otherwise."""
         method = _REFRESH_METHOD
         form = urllib.parse.urlencode(
@@ -449,7 +465,7 @@ class OAuthAuth:
         headers = {"Content-Type": "application/x-www-form-urlencoded", "Accept": "application/json"}
         scrub = self._scrub
         try:
-            resp = transport.request("POST", self._token_url, body=form, headers=headers, timeout=timeout)
+            resp: HttpResponse = yield Send(self._token_url, form, headers, timeout)
         except TransportFailure as exc:
             note = (
                 " The refresh token may have been used up; re-authorize if the next refresh fails."

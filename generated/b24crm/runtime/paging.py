@@ -2,9 +2,10 @@
 
 Which requests a bulk read makes is decided in :mod:`b24crm.runtime.pageplan` (sans-IO: no sockets, no
 sleeps — see its docstring for the strategies and their request counts). This module holds the ``Page``
-type and :func:`iter_all`, the sync driver: it turns each plan step into a :class:`~b24crm.runtime.sender.Call`,
-sends it through the :class:`~b24crm.runtime.sender.Sender`, feeds the reply back and decodes the records.
-The asyncio client needs only its own driver of the same few lines.
+type, :class:`PageReader` (sans-IO: each plan step as a :class:`~b24crm.runtime.sender.Call`, each reply fed
+back to the plan and decoded) and :func:`iter_all`, the sync driver that sends the reader's calls through the
+:class:`~b24crm.runtime.sender.Sender`. The asyncio client's driver (``aio.aiter_all``) is the same three lines
+with ``await``.
 """
 
 from __future__ import annotations
@@ -16,12 +17,13 @@ import attrs
 
 from b24crm.runtime.batchwire import encode_command, parse_batch_result
 from b24crm.runtime.converter import from_wire
+from b24crm.runtime.envelope import RawResponse
 from b24crm.runtime.pageplan import PageReply, Plan, Step, dig, plan_for, replies_of
 from b24crm.runtime.sender import Call, Sender
 from b24crm.runtime.spec import MethodSpec
 from b24crm.runtime.types import RequestOptions
 
-__all__ = ["Page", "dig", "iter_all", "step_call"]
+__all__ = ["Page", "PageReader", "dig", "iter_all", "step_call"]
 
 T = TypeVar("T")
 
@@ -54,6 +56,60 @@ def step_call(method: MethodSpec, step: Step, options: RequestOptions | None) ->
     return Call("batch", {"halt": 1, "cmd": cmd}, options, idempotent=method.idempotent, budget_methods=(method.name,))
 
 
+class PageReader:
+    """One bulk read, sans-IO: the plan's next request and, for each answer, the decoded records. Both
+    drivers (:func:`iter_all` here, ``aio.aiter_all``) only send :meth:`call`'s request and yield what
+    :meth:`receive` returns."""
+
+    def __init__(
+        self,
+        sender_errors: Sequence[Any],
+        method: MethodSpec,
+        params: Mapping[str, Any],
+        item_type: Any,
+        *,
+        spent: Callable[[str, Mapping[str, Any] | None], None],
+        limit: int | None = None,
+        progress: Callable[[int], None] | None = None,
+        after_id: int | None = None,
+        options: RequestOptions | None = None,
+    ) -> None:
+        # Argument errors (limit, after_id, order) are raised here, before the first request.
+        self._plan: Plan = plan_for(method, params, limit=limit, after_id=after_id, system_rows=sender_errors)
+        self._method = method
+        self._list_type: Any = list[item_type]
+        self._spent = spent
+        self._progress = progress
+        self._options = options
+        self._count = 0
+
+    def next_call(self) -> tuple[Step, Call] | None:
+        """The next request (None: the read is complete)."""
+        step = self._plan.next_step()
+        return None if step is None else (step, step_call(self._method, step, self._options))
+
+    def receive(self, step: Step, raw: RawResponse) -> list[Any]:
+        """The records an answer completes, decoded, in order (progress reported per page)."""
+        name = self._method.name
+        if step.commands is None:
+            replies = [PageReply(raw.result, raw.next, raw.total)]
+        else:
+            parsed = parse_batch_result("batch", raw.result)
+            for key in step.commands:
+                self._spent(name, parsed.time_of(key))
+            replies = replies_of(step, parsed)
+        out: list[Any] = []
+        for records in self._plan.feed(step, replies):
+            if not records:
+                continue
+            decoded = from_wire(records, self._list_type, name)
+            self._count += len(decoded)
+            if self._progress is not None:
+                self._progress(self._count)
+            out.extend(decoded)
+        return out
+
+
 def iter_all(
     sender: Sender,
     method: MethodSpec,
@@ -72,33 +128,21 @@ def iter_all(
     ascending (the default), IDs below it when ordered by ID descending. Argument errors are raised here,
     before the first request.
     """
-    plan = plan_for(method, params, limit=limit, after_id=after_id, system_rows=sender.system_errors)
-    return _drive(sender, method, plan, list[item_type], progress, options)  # type: ignore[valid-type, unused-ignore]
+    reader = PageReader(
+        sender.system_errors,
+        method,
+        params,
+        item_type,
+        spent=sender.spent,
+        limit=limit,
+        progress=progress,
+        after_id=after_id,
+        options=options,
+    )
+    return _drive(sender, reader)
 
 
-def _drive(
-    sender: Sender,
-    method: MethodSpec,
-    plan: Plan,
-    list_type: Any,
-    progress: Callable[[int], None] | None,
-    options: RequestOptions | None,
-) -> Iterator[Any]:
-    count = 0
-    while (step := plan.next_step()) is not None:
-        raw = sender.send(step_call(method, step, options))
-        if step.commands is None:
-            replies = [PageReply(raw.result, raw.next, raw.total)]
-        else:
-            parsed = parse_batch_result("batch", raw.result)
-            for key in step.commands:
-                sender.spent(method.name, parsed.time_of(key))
-            replies = replies_of(step, parsed)
-        for records in plan.feed(step, replies):
-            if not records:
-                continue
-            decoded = from_wire(records, list_type, method.name)
-            count += len(decoded)
-            if progress is not None:
-                progress(count)
-            yield from decoded
+def _drive(sender: Sender, reader: PageReader) -> Iterator[Any]:
+    while (next_call := reader.next_call()) is not None:
+        step, call = next_call
+        yield from reader.receive(step, sender.send(call))

@@ -137,12 +137,17 @@ class RateLimiter:
     def plan(self) -> tuple[int, float] | None:
         return self._plan
 
-    def acquire(self) -> float:
-        """Wait for a slot; returns the seconds waited (0 when there was room)."""
+    def reserve(self) -> float:
+        """Take a slot without waiting: the seconds the caller must wait before sending (the sync client
+        sleeps them, the asyncio client awaits them; the arithmetic is the store's)."""
         if self._plan is None:
             return 0.0
         burst, rate = self._plan
-        wait = self._store.reserve(self._key, _usable(burst, rate), rate, self._clock.monotonic())
+        return self._store.reserve(self._key, _usable(burst, rate), rate, self._clock.monotonic())
+
+    def acquire(self) -> float:
+        """Wait for a slot; returns the seconds waited (0 when there was room)."""
+        wait = self.reserve()
         if wait > 0:
             self._log.debug("b24crm: rate limiter: waiting %.2fs for a request slot", wait)
             self._clock.sleep(wait)
