@@ -5,7 +5,8 @@ both APIs read and write the same stored row (keyed by the *canonical* name: the
 for leads, deals, contacts and companies, the item's ``upperName`` for other types) and only the naming
 and the wire rendering differ. The rows below are the docs' ``crm.<entity>.fields`` / ``crm.item.fields``
 response examples (``<NAME> <type> <flags Q=required R=read-only I=immutable M=multiple> <statusType>
-<title>``); user fields (``UF_CRM_*`` / ``ufCrm*``) are added per portal as they are first written.
+<title>``; FACE_ID from the crm.contact.get table); user fields (``UF_CRM_*`` / ``ufCrm*``) are added per
+portal as they are first written. ``tests/emulator/test_crm_fields.py`` checks the tables against the spec.
 """
 
 from __future__ import annotations
@@ -192,6 +193,7 @@ LEAD_ID crm_lead R - Lead
 ORIGINATOR_ID string - - External Source
 ORIGIN_ID string - - Identifier in External Source
 ORIGIN_VERSION string - - Original Version
+FACE_ID integer R - Face ID
 UTM_SOURCE string - - Advertising System
 UTM_MEDIUM string - - Traffic Type
 UTM_CAMPAIGN string - - Campaign Identifier
