@@ -151,3 +151,15 @@ def test_findbycomm_and_merge_on_objects_made_by_the_api(portal: Portal) -> None
     )
     found = portal.ok("crm.duplicate.findbycomm", {"type": "PHONE", "values": [phone], "entity_type": "CONTACT"})
     assert found["result"] == {"CONTACT": [first]}
+
+
+def test_merge_batch_merges_deals_and_items(portal: Portal) -> None:
+    first = portal.ok("crm.deal.add", {"fields": {"TITLE": "Dup", "OPPORTUNITY": 5}})["result"]
+    second = portal.ok("crm.deal.add", {"fields": {"TITLE": "Dup", "OPPORTUNITY": 5, "COMMENTS": "note"}})["result"]
+    merged = portal.ok("crm.entity.mergeBatch", {"params": {"entityTypeId": 2, "entityIds": [first, second]}})
+    assert merged["result"] == {"STATUS": "SUCCESS", "ENTITY_IDS": [second]}
+    assert portal.ok("crm.item.get", {"entityTypeId": 2, "id": first})["result"]["item"]["comments"] == "note"
+    assert portal.call("crm.deal.get", {"id": second}).status == 400
+    third = portal.ok("crm.deal.add", {"fields": {"TITLE": "Other", "OPPORTUNITY": 5}})["result"]
+    clash = portal.ok("crm.entity.mergeBatch", {"params": {"entityTypeId": 2, "entityIds": [first, third]}})
+    assert clash["result"]["STATUS"] == "CONFLICT" and portal.ok("crm.deal.get", {"id": third})["result"]

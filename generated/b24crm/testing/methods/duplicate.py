@@ -23,7 +23,11 @@ _MAX_VALUES = 20
 _MAX_MATCHES = 20
 _MULTIFIELDS = ("PHONE", "EMAIL", "WEB", "IM")
 #: Fields merge compares; service fields differ between any two records and never conflict.
-_SERVICE_FIELDS = {"ID", "DATE_CREATE", "DATE_MODIFY", "CREATED_BY_ID", "MODIFY_BY_ID", *_MULTIFIELDS}
+_SERVICE_FIELDS = {
+    *("ID", "DATE_CREATE", "DATE_MODIFY", "CREATED_BY_ID", "MODIFY_BY_ID", "MOVED_TIME", "MOVED_BY_ID"),
+    *("CREATED_TIME", "UPDATED_TIME", "CREATED_BY", "UPDATED_BY", "MOVED_BY", "HAS_PHONE", "HAS_EMAIL", "HAS_IMOL"),
+    *_MULTIFIELDS,
+}
 
 
 def normalize(kind: str, value: str) -> str:
@@ -101,9 +105,14 @@ def merge_batch(params: dict[str, Any], ctx: CallContext) -> Any:
     raw_ids = inner.get("entityIds")
     if isinstance(raw_ids, dict):
         raw_ids = list(raw_ids.values())
-    table = ENTITY_TABLES.get(type_id, ("", ""))[1]
+    # The CRM object store (leads, deals, contacts, companies, quotes, invoices, smart processes, synthetic
+    # deals included); imported here because the crm package reads this module's HANDLERS.
+    from b24crm.testing.crm.store import objects, table_for
+
+    objs = objects(ctx.store)
     ids = [php_intval(i) for i in raw_ids] if isinstance(raw_ids, list) else []
-    ids = [i for i in ids if table and ctx.store.get(table, i) is not None]
+    rows = {i: row for i in ids if (row := objs.get(type_id, i)) is not None}
+    ids = [i for i in ids if i in rows]
     if not ids:
         raise BitrixError.documented("MergeNoValidEntityIdsError")
     if len(ids) < 2:
@@ -112,10 +121,10 @@ def merge_batch(params: dict[str, Any], ctx: CallContext) -> Any:
     if root_id in others:
         # Merging an entity into itself fails inside the merger; the action still answers 200.
         return {"STATUS": "ERROR", "ENTITY_IDS": others}
-    root = dict(ctx.store.rows(table)[root_id])
+    root = dict(rows[root_id])
     merged = dict(root)
     for other_id in others:
-        other = ctx.store.rows(table)[other_id]
+        other = rows[other_id]
         for key, value in other.items():
             if key in _SERVICE_FIELDS or _empty(value):
                 continue
@@ -127,16 +136,16 @@ def merge_batch(params: dict[str, Any], ctx: CallContext) -> Any:
         values: list[dict[str, Any]] = list(root.get(kind) or [])
         seen = {normalize(kind, str(v.get("VALUE", ""))) for v in values}
         for other_id in others:
-            for item in ctx.store.rows(table)[other_id].get(kind) or []:
+            for item in rows[other_id].get(kind) or []:
                 norm = normalize(kind, str(item.get("VALUE", "")))
                 if norm not in seen:
                     seen.add(norm)
                     values.append(dict(item))
         if values:
             merged[kind] = values
-    ctx.store.put(table, root_id, merged)
+    ctx.store.put(table_for(type_id), root_id, merged)
     for other_id in others:
-        ctx.store.delete(table, other_id)
+        objs.delete(type_id, other_id)
     return {"STATUS": "SUCCESS", "ENTITY_IDS": others}
 
 
