@@ -66,6 +66,12 @@ def test_demo_deals_sit_in_their_funnels_with_history(portal: Portal) -> None:
         assert deal["STAGE_ID"] in stage_ids(portal, funnel)
         assert history_of(portal, 2, int(deal["ID"]))[-1]["STAGE_ID"] == deal["STAGE_ID"]
     assert len({d["STAGE_ID"] for d in deals}) > 5
+    items = portal.ok("crm.item.list", {"entityTypeId": 177})["result"]["items"]
+    for item in items:  # the demo's smart-process items sit where their seeded history left them
+        flt = {"OWNER_ID": item["id"]}
+        records = portal.ok("crm.stagehistory.list", {"entityTypeId": 177, "filter": flt})["result"]["items"]
+        assert records and records[-1]["STAGE_ID"] == item["stageId"]
+    assert len(items) == 2
 
 
 def test_category_add_creates_the_directory(portal: Portal) -> None:

@@ -12,7 +12,7 @@ from typing import Any
 
 from b24crm.testing.crm import funnels
 from b24crm.testing.crm.fields import schema_for
-from b24crm.testing.crm.store import objects
+from b24crm.testing.crm.store import objects, table_for
 from b24crm.testing.state import Store
 
 __all__ = ["seed_crm"]
@@ -54,6 +54,10 @@ def seed_crm(store: Store, kind: str, deals: int) -> None:
     store.meta_set("seq", seq)
     if kind != "demo":
         return
+    # The two "Equipment Purchase" items the demo's stage history already tells about (see testing/seed.py).
+    for title, stage, semantic in (("Laser cutter", "DT177_7:SUCCESS", "S"), ("3D printer", "DT177_7:FAIL", "F")):
+        row = {"TITLE": title, "CATEGORY_ID": 7, "STAGE_ID": stage, "STAGE_SEMANTIC_ID": semantic, "OPENED": True}
+        store.insert(table_for(177), {**row, "CREATED_BY": 1, "UPDATED_BY": 1, "ASSIGNED_BY_ID": 1})
     objs = objects(store)
     schema = schema_for(2)
     for title, category, amount, contact, company, path in _DEMO_DEALS:
