@@ -28,7 +28,8 @@ _OPAQUE = frozenset({"example", "examples", "default", "const", "enum", "x-b24-e
 
 
 def _rename(node: Any, suffix: str, key: str | None = None) -> Any:
-    """A deep copy of a group file's node with titles, local refs and error names suffixed."""
+    """A deep copy of a group file's node with titles, refs and error names suffixed (refs into another group
+    file point at that file's copy; refs into ``common.yaml`` stay, it is kept once)."""
     if isinstance(node, dict):
         out: dict[Any, Any] = {}
         for k, v in node.items():
@@ -36,6 +37,9 @@ def _rename(node: Any, suffix: str, key: str | None = None) -> Any:
                 out[k] = v
             elif isinstance(v, str) and ((k == "$ref" and v.startswith(_LOCAL_REF)) or k == "title"):
                 out[k] = v + suffix
+            elif k == "$ref" and isinstance(v, str) and "#" + _LOCAL_REF[1:] in v and not v.startswith("common.yaml"):
+                file, _, pointer = v.partition("#")
+                out[k] = f"synth{suffix[1:]}_{file}#{pointer}{suffix}"
             elif k == "x-b24-errors" and isinstance(v, list):
                 out[k] = [{**row, "name": row["name"] + suffix} if isinstance(row, dict) else row for row in v]
             else:
