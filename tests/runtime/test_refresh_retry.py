@@ -124,8 +124,8 @@ def test_request_options_budget_applies_to_the_refresh() -> None:
 @pytest.mark.parametrize(
     ("code", "status", "advice"),
     [
-        ("invalid_grant", 400, "re-authorize the app"),
-        ("invalid_client", 401, "client_id/client_secret"),
+        ("invalid_grant", 400, "go through the authorization again"),
+        ("invalid_client", 401, "check client_id and client_secret"),
     ],
 )
 def test_oauth_errors_are_final_and_clear(code: str, status: int, advice: str) -> None:

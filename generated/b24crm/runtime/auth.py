@@ -49,12 +49,6 @@ EXPIRY_SKEW_SECONDS = 60.0
 _log = logging.getLogger("b24crm")
 
 _REFRESH_METHOD = "oauth.token.refresh"
-#: What the token server's OAuth error codes mean for the user (the description never holds a secret we sent).
-_OAUTH_ADVICE = {
-    "invalid_grant": "the refresh token was rejected (expired, revoked or already used); re-authorize the app",
-    "invalid_client": "the app's client_id/client_secret were rejected; check the app credentials",
-    "unauthorized_client": "the app is not allowed to refresh tokens; check the app's settings on the portal",
-}
 
 
 class _TransientRefreshFailure(Exception):
@@ -486,17 +480,18 @@ class OAuthAuth:
             code = str(data.get("error") or "invalid_grant")
             description = scrub(str(data.get("error_description") or "the token server returned no access_token"))
             status = resp.status if resp.status >= 400 else 401
-            if status >= 500 or status in (408, 429):  # the token server's own trouble: worth another try
-                description = f"the token server failed ({description})"
-                raise _TransientRefreshFailure(AuthError(method, code, description, status), may_have_run=True)
-            advice = _OAUTH_ADVICE.get(code.lower())
-            if advice is not None:
-                description = f"OAuth token refresh failed: {advice} ({description})"
-                if maybe_used:
-                    description += "; an earlier attempt may have used up the refresh token"
             err: APIError = error_from_wire(method, code, description, status)
-            if not isinstance(err, AuthError):
-                err = AuthError(method, err.code, err.description, err.http_status)
+            if err.kind.retry in ("backoff", "reset", "idempotent"):  # the token server's own trouble
+                failed = AuthError(method, code, f"the token server failed ({description})", status, kind=err.kind)
+                raise _TransientRefreshFailure(failed, may_have_run=True)
+            # The spec's row (invalid_grant, invalid_client …) says what it means and what to do.
+            description = f"OAuth token refresh failed ({description})"
+            if maybe_used and code.lower() == "invalid_grant":
+                description += "; an earlier attempt may have used up the refresh token"
+            if isinstance(err, AuthError):
+                err = type(err)(method, err.code, description, err.http_status)
+            else:
+                err = AuthError(method, err.code, description, err.http_status)
             raise err
         access = str(data["access_token"])
         refresh_token = str(data.get("refresh_token") or self._state[0].refresh_token)

@@ -16,7 +16,7 @@ import attrs
 from b24crm.runtime.spec import ErrorKind
 
 #: The kind of an error nothing documents, by its HTTP status: the fallback of ``error_from_wire``.
-_STATUS_KINDS = ((401, "auth"), (403, "access_denied"), (404, "not_found"), (429, "throttled"))
+_STATUS_KINDS = ((401, "auth"), (403, "access_denied"), (404, "not_found"), (408, "throttled"), (429, "throttled"))
 #: Answers to a call that no row documents and no status explains (an error body on a 200).
 _UNKNOWN = ErrorKind("unknown", "APIError", may_have_run=False, retry="never", meaning="")
 
@@ -88,9 +88,7 @@ class APIError(B24Error):
         return self.kind.retry == "idempotent"
 
 
-def _rebuild(
-    cls: type[APIError], method: str, code: str, description: str, status: int, kind: ErrorKind
-) -> APIError:
+def _rebuild(cls: type[APIError], method: str, code: str, description: str, status: int, kind: ErrorKind) -> APIError:
     return cls(method, code, description, status, kind=kind)
 
 
