@@ -181,7 +181,8 @@ def formatted(files: dict[str, bytes]) -> dict[str, bytes]:
             [sys.executable, "-m", "ruff", *RUFF_FORMAT, str(root)], capture_output=True, text=True, check=False
         )
         if done.returncode != 0:
-            raise FormatError(f"ruff format failed on the rendered modules: {done.stderr.strip() or done.stdout.strip()}")
+            detail = done.stderr.strip() or done.stdout.strip()
+            raise FormatError(f"ruff format failed on the rendered modules: {detail}")
         return {rel: (root / rel).read_bytes() for rel in files}
 
 
