@@ -18,7 +18,9 @@ handles of that request carry its error, later requests are not sent (their hand
 Sans-IO parts: command encoding, the substitution and variable checks, chunking and answer decoding live in
 :mod:`b24crm.runtime.batchwire`; enqueueing, reference checks and ``_Run`` (which request comes next, what an
 answer or a failure means for each handle) are pure too. The only I/O is the loop in ``execute`` that sends each
-step through the :class:`~b24crm.runtime.sender.Sender`; the asyncio client repeats that loop with ``await``.
+step through the :class:`~b24crm.runtime.sender.Sender`; ``aio.AsyncBaseBatch`` is the same loop with ``await``.
+Both share ``BatchCore`` (enqueueing, references, chunking, settling); the batch namespaces are the same
+classes for both clients, since enqueueing does no I/O.
 Command keys always start with a letter (``c0001_crm_status_add``): purely numeric keys make PHP answer a list
 instead of a map.
 """
@@ -27,7 +29,7 @@ from __future__ import annotations
 
 import re
 import warnings
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 
 import attrs
@@ -52,7 +54,7 @@ from b24crm.runtime.errors import (
 )
 from b24crm.runtime.pageplan import dig
 from b24crm.runtime.paging import Page
-from b24crm.runtime.sender import Call, Sender
+from b24crm.runtime.sender import Call, Sender, SenderBase
 from b24crm.runtime.spec import MethodSpec
 from b24crm.runtime.types import Decoded, RequestOptions
 from b24crm.runtime.validation import encode_params, validate
@@ -62,6 +64,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BaseBatch",
+    "BatchCore",
     "BatchCommandNotSent",
     "BatchHandle",
     "BatchInvoker",
@@ -126,7 +129,7 @@ class BatchHandle(Generic[T]):
 
     def __init__(
         self,
-        batch: BaseBatch,
+        batch: BatchCore,
         index: int,
         method: str,
         spec: MethodSpec | None,
@@ -279,7 +282,7 @@ def _under(path: str, roots: Sequence[str]) -> bool:
 class BatchInvoker:
     """What generated batch namespaces call: ``enqueue`` returns a handle instead of sending."""
 
-    def __init__(self, batch: BaseBatch) -> None:
+    def __init__(self, batch: BatchCore) -> None:
         self._batch = batch
 
     def enqueue(self, method: MethodSpec, params: Mapping[str, Any], result: Decoded[T]) -> BatchHandle[T]:
@@ -300,11 +303,12 @@ def _sender_of(client: BaseClient | Sender) -> Sender:
     return sender_of(client) if isinstance(client, BaseClient) else client
 
 
-class BaseBatch:
-    """Base of the generated ``Batch``: collects commands, sends them in requests of 50, fills the handles."""
+class BatchCore:
+    """What both clients' batches share: collect commands, chunk them in requests of 50, fill the handles.
+    Everything but sending (``BaseBatch.execute``, ``AsyncBaseBatch.execute``)."""
 
-    def __init__(self, client: BaseClient | Sender, halt: bool = False) -> None:
-        self._sender = _sender_of(client)
+    def __init__(self, sender: SenderBase, halt: bool = False) -> None:
+        self._sender: SenderBase = sender
         self.halt = halt
         self._handles: list[BatchHandle[Any]] = []
         self._wire: list[dict[str, Any]] = []
@@ -316,13 +320,6 @@ class BaseBatch:
 
     def __len__(self) -> int:
         return len(self._handles)
-
-    def __enter__(self) -> BaseBatch:
-        return self
-
-    def __exit__(self, exc_type: object, *_: object) -> None:
-        if exc_type is None and not self._executed and self._handles:
-            self.execute()
 
     @property
     def handles(self) -> tuple[BatchHandle[Any], ...]:
@@ -392,23 +389,6 @@ class BaseBatch:
                         )
         return groups
 
-    def execute(self, *, request_options: RequestOptions | None = None) -> BatchOutcome:
-        """Send every command; returns the handles in order with a report per request (see the module doc).
-
-        One failing command does not fail the rest. A request that fails as a whole stops the batch: its
-        handles hold the error, later handles are ``not_sent``, ``self.outcome`` is set and the error raised.
-        This loop is the only I/O of a batch; ``_Run`` decides and books everything (sans-IO).
-        """
-        run = self._start(request_options)
-        while (step := run.next_step()) is not None:
-            try:
-                raw = self._sender.send(step.call)
-            except B24Error as exc:
-                run.failed(step, exc)
-            else:
-                run.answered(step, raw)
-        return run.finish()
-
     def _start(self, options: RequestOptions | None) -> _Run:
         if self._executed:
             raise BatchError("this batch was already executed")
@@ -473,6 +453,42 @@ class BaseBatch:
         return False
 
 
+class BaseBatch(BatchCore):
+    """Base of the generated ``Batch`` (sync client): ``execute()`` sends the requests, blocking."""
+
+    def __init__(self, client: BaseClient | Sender, halt: bool = False) -> None:
+        sender = _sender_of(client)
+        super().__init__(sender, halt)
+        self._send = sender.send
+
+    def __enter__(self) -> BaseBatch:
+        return self
+
+    def __exit__(self, exc_type: object, *_: object) -> None:
+        if exc_type is None and not self._executed and self._handles:
+            self.execute()
+
+    def execute(self, *, request_options: RequestOptions | None = None) -> BatchOutcome:
+        """Send every command; returns the handles in order with a report per request (see the module doc).
+
+        One failing command does not fail the rest. A request that fails as a whole stops the batch: its
+        handles hold the error, later handles are ``not_sent``, ``self.outcome`` is set and the error raised.
+        This loop is the only I/O of a batch; ``_Run`` decides and books everything (sans-IO).
+        """
+        run = self._start(request_options)
+        while (step := run.next_step()) is not None:
+            run.settle(step, settled(self._send, step.call))
+        return run.finish()
+
+
+def settled(send: Callable[[Call], RawResponse], call: Call) -> RawResponse | B24Error:
+    """``send(call)``'s answer, or the typed error it raised (what ``_Run.settle`` takes)."""
+    try:
+        return send(call)
+    except B24Error as exc:
+        return exc
+
+
 @attrs.frozen
 class _Step:
     index: int
@@ -484,7 +500,7 @@ class _Run:
     """One ``execute()``, sans-IO: which request comes next, and what each answer or failure means for the
     handles and the reports. A driver (sync here, asyncio later) only sends ``step.call``."""
 
-    def __init__(self, batch: BaseBatch, groups: list[list[int]], options: RequestOptions | None) -> None:
+    def __init__(self, batch: BatchCore, groups: list[list[int]], options: RequestOptions | None) -> None:
         self.batch = batch
         self.groups = groups
         self.options = options
@@ -509,6 +525,13 @@ class _Run:
                 h._fail(BatchCommandNotSent(h.method, h.key, self.stopped) if self.stopped else _skipped(h))
             self.reports.append(ChunkReport(n, self._names(group), "not_sent", self._lone(group), self.stopped, False))
         return None
+
+    def settle(self, step: _Step, outcome: RawResponse | B24Error) -> None:
+        """Book the answer to ``step`` (or the error its request ended in)."""
+        if isinstance(outcome, B24Error):
+            self.failed(step, outcome)
+        else:
+            self.answered(step, outcome)
 
     def answered(self, step: _Step, raw: RawResponse) -> None:
         failed = self.batch._receive(step.group, raw)

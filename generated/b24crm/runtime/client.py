@@ -12,15 +12,23 @@ portal moves, retries, error mapping — all decided there) and performs its eff
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import Any, Self
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any, Self, Unpack
 
 from b24crm.runtime.effects import Refresh, drive, performer
-from b24crm.runtime.engine import ClientCore, ClientOptions, decode_page, decode_result, prepare
+from b24crm.runtime.engine import (
+    ClientCore,
+    ClientOptions,
+    CoreSender,
+    RawListOptions,
+    decode_page,
+    decode_result,
+    prepare,
+)
 from b24crm.runtime.envelope import RawResponse
 from b24crm.runtime.paging import Page, iter_all
 from b24crm.runtime.sender import Call, Sender
-from b24crm.runtime.spec import ErrorRow, MethodSpec
+from b24crm.runtime.spec import MethodSpec
 from b24crm.runtime.transport import Transport, Urllib3Transport
 from b24crm.runtime.types import Decoded, RequestOptions, T
 
@@ -30,23 +38,12 @@ __all__ = ["BaseClient", "ClientOptions", "ClientSender", "Invoker", "RawRespons
 _RECORDS: Decoded[dict[str, Any]] = Decoded(dict[str, Any])
 
 
-class BaseClient(ClientCore):
+class BaseClient(ClientCore[Transport, "ClientSender", "Invoker"]):
     """Base of the generated ``Client``. Thread-safe: share one client between threads."""
 
-    _transport: Transport
+    _transport_class = Urllib3Transport
 
-    def _open_transport(
-        self, transport: Transport | None, *, pool_maxsize: int, ca_certs: str | None, max_response_bytes: int
-    ) -> None:
-        self._transport = transport or Urllib3Transport(
-            pool_maxsize=pool_maxsize,
-            ca_certs=ca_certs,
-            redactor=self._redact,
-            deadline=self._deadline,
-            max_response_bytes=max_response_bytes,
-        )
-        self._sender = ClientSender(self)
-        self._invoker = Invoker(self._sender)
+    def _driver_ready(self) -> None:
         self._perform = performer(self._transport, self._clock, self._refresh)
 
     def close(self) -> None:
@@ -74,26 +71,16 @@ class BaseClient(ClientCore):
         return self._execute(self._raw_call(method, params, request_options, stacklevel=2))
 
     def iter_all(
-        self,
-        method: str,
-        params: Mapping[str, Any] | None = None,
-        *,
-        items_path: Sequence[str] | None = None,
-        id_field: str | None = None,
-        limit: int | None = None,
-        progress: Callable[[int], None] | None = None,
-        after_id: int | None = None,
-        request_options: RequestOptions | None = None,
+        self, method: str, params: Mapping[str, Any] | None = None, **options: Unpack[RawListOptions]
     ) -> Iterator[dict[str, Any]]:
         """Every record of any list method, as plain dicts, count-free wherever the method pages by ID.
 
         A method the spec describes pages as its ``x-b24-pagination`` says (the generated ``iter_all`` gives the
-        same records as typed models); any other is read like the classic list methods (``ClientCore._list_spec``).
+        same records as typed models); any other is read like the classic list methods (``ClientCore._list_spec``:
+        ``items_path``, ``id_field``). ``limit``, ``progress``, ``after_id``: as the generated ``iter_all``.
         """
-        spec = self._list_spec(method, items_path, id_field)
-        return self._invoker.iter_all(
-            spec, params or {}, _RECORDS, limit=limit, progress=progress, after_id=after_id, options=request_options
-        )
+        spec, paging = self._raw_listing(method, options)
+        return self._invoker.iter_all(spec, params or {}, _RECORDS, options=options.get("request_options"), **paging)
 
     # --- the driver -------------------------------------------------------------------------------------
 
@@ -106,26 +93,17 @@ class BaseClient(ClientCore):
         drive(self._refresh_flow(effect), self._perform)
 
 
-class ClientSender:
+class ClientSender(CoreSender):
     """The client's side of the seam (``sender.Sender``): what paging and batch may ask of the engine."""
 
-    __slots__ = ("_client",)
+    __slots__ = ("_execute",)
 
     def __init__(self, client: BaseClient) -> None:
-        self._client = client
-
-    @property
-    def system_errors(self) -> Sequence[ErrorRow]:
-        return self._client._registry.system_errors
-
-    def find(self, method: str) -> MethodSpec | None:
-        return self._client._registry.find(method)
+        super().__init__(client)
+        self._execute = client._execute
 
     def send(self, call: Call) -> RawResponse:
-        return self._client._execute(call)
-
-    def spent(self, method: str, time: Mapping[str, Any] | None) -> None:
-        self._client._operating.record(method, time)
+        return self._execute(call)
 
 
 def sender_of(client: BaseClient) -> Sender:
@@ -174,3 +152,7 @@ class Invoker:
             self._sender, method, wire, item.type, limit=limit, progress=progress, after_id=after_id, options=options
         )
         return records
+
+
+BaseClient._sender_class = ClientSender
+BaseClient._invoker_class = Invoker

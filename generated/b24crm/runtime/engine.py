@@ -20,7 +20,7 @@ import logging
 import urllib.parse
 import warnings
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, ClassVar, Self, TypedDict, Unpack
+from typing import Any, ClassVar, Generic, Self, TypedDict, TypeVar, Unpack
 
 from b24crm.runtime import envelope
 from b24crm.runtime.auth import DEFAULT_TOKEN_URL, Auth, OAuthAuth, Tokens, WebhookAuth, normalize_portal
@@ -37,7 +37,7 @@ from b24crm.runtime.errors import (
     error_from_wire,
 )
 from b24crm.runtime.pageplan import dig
-from b24crm.runtime.paging import Page
+from b24crm.runtime.paging import Page, PagingOptions
 from b24crm.runtime.ratelimit import InMemoryLimiterStore, OperatingTracker, RateLimiter, RatePlan
 from b24crm.runtime.redact import LOG_REDACTOR, Redactor, guard_logger
 from b24crm.runtime.retry import RetryPolicy
@@ -57,12 +57,13 @@ from b24crm.runtime.transport import (
     HttpResponse,
     TooLarge,
     TransportFailure,
+    TransportSettings,
     check_scheme,
 )
 from b24crm.runtime.types import Decoded, RequestOptions, T
 from b24crm.runtime.validation import encode_params, validate
 
-__all__ = ["ClientCore", "ClientOptions", "decode_page", "decode_result", "prepare"]
+__all__ = ["ClientCore", "ClientOptions", "RawListOptions", "CoreSender", "decode_page", "decode_result", "prepare"]
 
 USER_AGENT = "b24crm (python)"
 _HEADERS = {
@@ -76,6 +77,16 @@ _PORTAL_MOVE = 302
 _EMPTY_REGISTRY = Registry(methods={}, system_errors=(), kinds={})
 
 
+class RawListOptions(PagingOptions, total=False):
+    """Keywords of ``client.iter_all(method, params, ...)`` (any list method, records as plain dicts)."""
+
+    #: Where a method outside the spec keeps its records (``("items",)`` for D7-style methods).
+    items_path: Sequence[str] | None
+    #: The cursor field of a method outside the spec (``"ID"``; ``"id"`` for D7-style methods).
+    id_field: str | None
+    request_options: RequestOptions | None
+
+
 class ClientOptions(TypedDict, total=False):
     """Keyword options of ``from_webhook`` / ``from_oauth``."""
 
@@ -85,7 +96,8 @@ class ClientOptions(TypedDict, total=False):
     allow_insecure: bool
     ca_certs: str | None
     on_portal_moved: Callable[[str, str], None] | None
-    pool_maxsize: int
+    #: Connections kept per host (default: 10 for ``Client``, sized for threads; 100 for ``AsyncClient``).
+    pool_maxsize: int | None
     #: Seconds one HTTP request may take, from sending to the last byte of the answer (default 120.0,
     #: ``transport.DEFAULT_DEADLINE``); ``timeout`` bounds each socket operation. Per call: RequestOptions.
     deadline: float
@@ -108,11 +120,30 @@ def _timeout(value: float | tuple[float, float]) -> tuple[float, float]:
     return float(value), float(value)
 
 
-class ClientCore:
-    """What ``Client`` and ``AsyncClient`` share: everything but sending, sleeping and locking."""
+TransportT = TypeVar("TransportT")
+SenderT = TypeVar("SenderT")
+InvokerT = TypeVar("InvokerT")
+
+
+class ClientCore(Generic[TransportT, SenderT, InvokerT]):
+    """What ``Client`` and ``AsyncClient`` share: everything but sending, sleeping and locking.
+
+    Generic in the driver's pieces (``BaseClient``: urllib3 transport, ``ClientSender``, ``Invoker``;
+    ``AsyncBaseClient``: their async twins), so the core builds them and both drivers see their own types.
+    """
+
+    _transport: TransportT
+    _sender: SenderT
+    _invoker: InvokerT
 
     #: Set by the generated subclass; a bare client knows no methods (``call`` still works).
     _registry: ClassVar[Registry] = _EMPTY_REGISTRY
+    #: The driver's pieces (``BaseClient``: urllib3, ``AsyncBaseClient``: aiohttp): the transport built unless
+    #: ``transport=`` is passed (its ``POOL_MAXSIZE`` the default pool), the seam's sender and the namespaces'
+    #: invoker.
+    _transport_class: ClassVar[type[Any]]
+    _sender_class: ClassVar[type[Any]]
+    _invoker_class: ClassVar[type[Any]]
 
     def __init__(
         self,
@@ -124,7 +155,7 @@ class ClientCore:
         allow_insecure: bool = False,
         ca_certs: str | None = None,
         on_portal_moved: Callable[[str, str], None] | None = None,
-        pool_maxsize: int = 10,
+        pool_maxsize: int | None = None,
         deadline: float = DEFAULT_DEADLINE,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
         logger: logging.Logger | None = None,
@@ -155,9 +186,18 @@ class ClientCore:
         self._clock = clock or SYSTEM_CLOCK
         self._retry = retry_policy or RetryPolicy(max_attempts=max_attempts)
         self._on_portal_moved = on_portal_moved
-        self._open_transport(
-            transport, pool_maxsize=pool_maxsize, ca_certs=ca_certs, max_response_bytes=max_response_bytes
+        settings: TransportSettings = {
+            "ca_certs": ca_certs,
+            "redactor": self._redact,
+            "deadline": self._deadline,
+            "max_response_bytes": max_response_bytes,
+        }
+        self._transport = transport or self._transport_class(
+            pool_maxsize=pool_maxsize or self._transport_class.POOL_MAXSIZE, **settings
         )
+        self._sender = self._sender_class(self)
+        self._invoker = self._invoker_class(self._sender)
+        self._driver_ready()
         # A shared store (limiter_store="redis://…") makes every worker on this portal draw from one bucket.
         store = resolve_limiter_store(
             limiter_store, on_unavailable=on_store_unavailable, wait=store_wait, logger=self._log
@@ -176,11 +216,8 @@ class ClientCore:
         #: Store calls are in-process arithmetic (the async driver calls them on the loop, not in a thread).
         self._store_local = isinstance(store, InMemoryLimiterStore)
 
-    def _open_transport(
-        self, transport: Any, *, pool_maxsize: int, ca_certs: str | None, max_response_bytes: int
-    ) -> None:
-        """Set ``self._transport``: ``transport`` if given, else the driver's own (urllib3 or aiohttp)."""
-        raise NotImplementedError
+    def _driver_ready(self) -> None:
+        """Called once the transport, sender and invoker exist (the driver's own set-up)."""
 
     # --- construction -----------------------------------------------------------------------------------
 
@@ -250,6 +287,14 @@ class ClientCore:
         if spec is None:
             return Call(method, encode_params(method, dict(params or {})), options, idempotent=False)
         return Call(spec.name, prepare(spec, params or {}, stacklevel=stacklevel + 1), options, spec=spec)
+
+    def _raw_listing(self, method: str, options: RawListOptions) -> tuple[MethodSpec, PagingOptions]:
+        """``client.iter_all(method, **options)``: the method's paging and the bulk read's own keywords."""
+        spec = self._list_spec(method, options.get("items_path"), options.get("id_field"))
+        paging = PagingOptions(
+            limit=options.get("limit"), progress=options.get("progress"), after_id=options.get("after_id")
+        )
+        return spec, paging
 
     def _list_spec(self, method: str, items_path: Sequence[str] | None, id_field: str | None) -> MethodSpec:
         """The paging of ``client.iter_all(method)``: the spec's, or for any other method (``crm.quote.list``,
@@ -461,6 +506,26 @@ class ClientCore:
         self._log.warning("b24crm: the portal moved from %s to %s; calls now go to the new address", old, new)
         if self._on_portal_moved is not None:
             self._on_portal_moved(old, new)
+
+
+class CoreSender:
+    """Both clients' side of the seam (``sender.SenderBase``); ``ClientSender`` and ``AsyncClientSender`` add
+    ``send``."""
+
+    __slots__ = ("_core",)
+
+    def __init__(self, core: ClientCore[Any, Any, Any]) -> None:
+        self._core = core
+
+    @property
+    def system_errors(self) -> Sequence[ErrorRow]:
+        return self._core._registry.system_errors
+
+    def find(self, method: str) -> MethodSpec | None:
+        return self._core._registry.find(method)
+
+    def spent(self, method: str, time: Mapping[str, Any] | None) -> None:
+        self._core._operating.record(method, time)
 
 
 def prepare(method: MethodSpec, params: Mapping[str, Any], *, stacklevel: int = 3) -> dict[str, Any]:

@@ -11,7 +11,7 @@ with ``await``.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypedDict, TypeVar
 
 import attrs
 
@@ -23,7 +23,7 @@ from b24crm.runtime.sender import Call, Sender
 from b24crm.runtime.spec import MethodSpec
 from b24crm.runtime.types import RequestOptions
 
-__all__ = ["Page", "PageReader", "dig", "iter_all", "step_call"]
+__all__ = ["Page", "PageReader", "PagingOptions", "dig", "iter_all", "step_call"]
 
 T = TypeVar("T")
 
@@ -46,6 +46,14 @@ class Page(Generic[T]):
 
     def __len__(self) -> int:
         return len(self.items)
+
+
+class PagingOptions(TypedDict, total=False):
+    """The keywords of a bulk read besides its params (see :func:`iter_all`)."""
+
+    limit: int | None
+    progress: Callable[[int], None] | None
+    after_id: int | None
 
 
 def step_call(method: MethodSpec, step: Step, options: RequestOptions | None) -> Call:

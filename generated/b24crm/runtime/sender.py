@@ -2,8 +2,8 @@
 
 Paging and batch decide *what* to send as plain data — a :class:`Call` — and hand it to a :class:`Sender`;
 they never touch the client's attempt loop, limiter or registry. The sync ``BaseClient`` provides one
-sender; the asyncio client will provide another with the same four members (``send`` awaited), and the
-decisions that build the calls (``pageplan``, ``batchwire``) are reused unchanged.
+sender, the asyncio client (``runtime.aio``) an :class:`AsyncSender` with the same four members (``send``
+awaited); the decisions that build the calls (``pageplan``, ``batchwire``, ``batch._Run``) are the same code.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from b24crm.runtime.envelope import RawResponse
 from b24crm.runtime.spec import ErrorRow, MethodSpec
 from b24crm.runtime.types import RequestOptions
 
-__all__ = ["Call", "Sender"]
+__all__ = ["AsyncSender", "Call", "Sender", "SenderBase"]
 
 
 @attrs.frozen
@@ -47,8 +47,8 @@ class Call:
         return self.spec.errors if self.spec is not None else ()
 
 
-class Sender(Protocol):
-    """What the engine offers the surface: send a call, account a batch command's time, look a method up."""
+class SenderBase(Protocol):
+    """What the engine offers the surface besides sending: account a batch command's time, look a method up."""
 
     @property
     def system_errors(self) -> Sequence[ErrorRow]:
@@ -59,10 +59,22 @@ class Sender(Protocol):
         """The spec of ``method`` (case-insensitive), None when the spec does not have it."""
         ...
 
+    def spent(self, method: str, time: Mapping[str, Any] | None) -> None:
+        """Account the operating time a batch command of ``method`` reported (its ``result_time`` entry)."""
+        ...
+
+
+class Sender(SenderBase, Protocol):
+    """The sync client's engine: ``send`` blocks."""
+
     def send(self, call: Call) -> RawResponse:
         """Send ``call`` with the full policy (limits, retries, refresh, moves): the envelope, or a typed error."""
         ...
 
-    def spent(self, method: str, time: Mapping[str, Any] | None) -> None:
-        """Account the operating time a batch command of ``method`` reported (its ``result_time`` entry)."""
+
+class AsyncSender(SenderBase, Protocol):
+    """The asyncio client's engine: ``send`` is awaited."""
+
+    async def send(self, call: Call) -> RawResponse:
+        """As ``Sender.send``, without blocking the event loop."""
         ...

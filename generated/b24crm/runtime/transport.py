@@ -21,7 +21,7 @@ import time
 import urllib.parse
 import zlib
 from collections.abc import Mapping
-from typing import Any, Protocol
+from typing import Any, Protocol, TypedDict
 
 import attrs
 import urllib3
@@ -166,8 +166,21 @@ def guard_urllib3_loggers() -> None:
 guard_urllib3_loggers()
 
 
-class Urllib3Transport:
-    """The production transport: keep-alive pools, certificate verification on, no redirects, no retries."""
+class TransportSettings(TypedDict):
+    """What a client hands the transport it builds (besides the pool size, which differs per client)."""
+
+    ca_certs: str | None
+    redactor: Redactor
+    deadline: float
+    max_response_bytes: int
+
+
+class TransportBase:
+    """What both production transports keep (urllib3 here, aiohttp in ``aio_transport``): the pool size, the
+    CA file, the redactor for failure messages, the default deadline and the body cap."""
+
+    #: Connections kept per host unless ``pool_maxsize`` says otherwise: sized for the threads sharing a client.
+    POOL_MAXSIZE = 10
 
     def __init__(
         self,
@@ -182,16 +195,32 @@ class Urllib3Transport:
             raise ValueError(f"deadline must be > 0 seconds, got {deadline!r}")
         if max_response_bytes < 1:
             raise ValueError(f"max_response_bytes must be >= 1, got {max_response_bytes!r}")
+        self._pool_maxsize = max(1, pool_maxsize)
+        self._ca_certs = ca_certs
         self._deadline = float(deadline)
         self._max_bytes = int(max_response_bytes)
         self._redact = redactor or Redactor()
         LOG_REDACTOR.register(self._redact)
+        self._start()
+
+    def _start(self) -> None:
+        """Set up the pool (the subclass's own)."""
+
+    def _describe(self, what: str, exc: BaseException) -> str:
+        # HTTP libraries' messages embed the URL, which for a webhook holds the secret code.
+        return self._redact(f"{what}: {type(exc).__name__}: {exc}")
+
+
+class Urllib3Transport(TransportBase):
+    """The production transport: keep-alive pools, certificate verification on, no redirects, no retries."""
+
+    def _start(self) -> None:
         # maxsize: connections kept per host; sized for the number of threads sharing the client.
         self._pool_options: dict[str, Any] = {
             "num_pools": 4,
-            "maxsize": max(1, pool_maxsize),
+            "maxsize": self._pool_maxsize,
             "cert_reqs": "CERT_REQUIRED",
-            "ca_certs": ca_certs,
+            "ca_certs": self._ca_certs,
             "retries": False,
         }
         self._pool = urllib3.PoolManager(**self._pool_options)
@@ -258,19 +287,9 @@ class Urllib3Transport:
         read_timeout: float,
     ) -> bytes:
         """The whole body within the deadline and the size cap, inflated if the server compressed it."""
-        cap = self._max_bytes
-        inflater = _Inflater.of(headers.get("content-encoding", ""))
-        declared = headers.get("content-length", "")
-        if inflater is None and declared.isdigit() and int(declared) > cap:
-            raise TooLarge(
-                f"the response declares {int(declared):,} bytes, over max_response_bytes={cap:,}; not read",
-                status=resp.status,
-                limit=cap,
-            )
+        body = BodyReader(headers, status=resp.status, cap=self._max_bytes)
         conn = getattr(resp, "connection", None)
         sock: socket.socket | None = getattr(conn, "sock", None)
-        chunks: list[bytes] = []
-        size = 0
         while True:
             left = ends - time.monotonic()
             if left <= 0:
@@ -286,25 +305,49 @@ class Urllib3Transport:
             except u3.HTTPError as exc:  # reset or a body cut short
                 raise MaybeSent(self._describe("connection failed while reading the response", exc)) from None
             if not piece:
-                break
-            if inflater is not None:
-                piece = inflater.feed(piece, room=cap - size, status=resp.status, limit=cap)
-            size += len(piece)
-            if size > cap:
-                raise TooLarge(
-                    f"the response passed max_response_bytes={cap:,}; reading stopped", status=resp.status, limit=cap
-                )
-            chunks.append(piece)
-        if inflater is not None:
-            chunks.append(inflater.finish(room=cap - size, status=resp.status, limit=cap))
-        return b"".join(chunks)
-
-    def _describe(self, what: str, exc: BaseException) -> str:
-        # urllib3 messages embed the URL, which for a webhook holds the secret code.
-        return self._redact(f"{what}: {type(exc).__name__}: {exc}")
+                return body.finish()
+            body.feed(piece)
 
     def close(self) -> None:
         self._pool.clear()
+
+
+class BodyReader:
+    """A response body as it arrives, sans-IO: inflated if compressed, refused past the size cap (counted after
+    inflating). Both transports feed it what they read (urllib3 here, aiohttp in ``aio_transport``)."""
+
+    def __init__(self, headers: Mapping[str, str], *, status: int, cap: int) -> None:
+        self._status = status
+        self._cap = cap
+        self._inflater = _Inflater.of(headers.get("content-encoding", ""))
+        declared = headers.get("content-length", "")
+        if self._inflater is None and declared.isdigit() and int(declared) > cap:
+            raise TooLarge(
+                f"the response declares {int(declared):,} bytes, over max_response_bytes={cap:,}; not read",
+                status=status,
+                limit=cap,
+            )
+        self._chunks: list[bytes] = []
+        self._size = 0
+
+    def feed(self, piece: bytes) -> None:
+        cap = self._cap
+        if self._inflater is not None:
+            piece = self._inflater.feed(piece, room=cap - self._size, status=self._status, limit=cap)
+        self._size += len(piece)
+        if self._size > cap:
+            raise TooLarge(
+                f"the response passed max_response_bytes={cap:,}; reading stopped", status=self._status, limit=cap
+            )
+        self._chunks.append(piece)
+
+    def finish(self) -> bytes:
+        """The whole body (the inflater's tail checked against the cap too)."""
+        if self._inflater is not None:
+            self._chunks.append(
+                self._inflater.finish(room=self._cap - self._size, status=self._status, limit=self._cap)
+            )
+        return b"".join(self._chunks)
 
 
 class _Inflater:
