@@ -110,9 +110,13 @@ def error_is_documented(ctx: CheckContext, response: Response, case: Case) -> bo
     rows = (*spec.errors, *REGISTRY.system_errors)
     code, status, text = body["error"], response.status_code, body["error_description"]
     if code in ("", "0"):  # no code to go by: the documented message must match
-        matching = [r for r in rows if r.code in ("", "0") and r.status == status and _message_matches(r.message, text)]
+        matching = [
+            r
+            for r in rows
+            if r.wire_code in ("", "0") and r.wire_status == status and _message_matches(r.wire_message, text)
+        ]
     else:
-        matching = [r for r in rows if r.code.casefold() == code.casefold() and r.status == status]
+        matching = [r for r in rows if r.wire_code.casefold() == code.casefold() and r.wire_status == status]
     assert matching, f"undocumented error for {spec.name}: HTTP {status} {body}"
     return None
 

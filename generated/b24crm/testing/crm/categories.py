@@ -65,6 +65,8 @@ def _one(method: str, params: Mapping[str, Any], ctx: CallContext, etid: int) ->
 
 def _fields(params: Mapping[str, Any]) -> dict[str, Any]:
     raw = params.get("fields")
+    if raw == []:
+        raw = {}  # an empty PHP array
     if not isinstance(raw, dict):
         raise d7_error("Could not find value for parameter {fields}", "100")
     return raw

@@ -12,14 +12,13 @@ from collections.abc import Mapping
 from typing import Any
 
 from b24crm.testing.api import CallContext, Handler, Result
-from b24crm.testing.crm import funnels
-from b24crm.testing.crm.codec import InvalidValue, Reader, classic_renderer, parse_value, reader
+from b24crm.testing.crm.codec import Reader, classic_renderer, parse_value, reader
 from b24crm.testing.crm.errors import documented
 from b24crm.testing.crm.fields import MULTIFIELDS, Field, Schema
 from b24crm.testing.crm.filters import Bounds, compile_filter
 from b24crm.testing.crm.query import run_list
 from b24crm.testing.crm.store import Objects, objects
-from b24crm.testing.methods.common import classic_error, resolve_id, resolve_param
+from b24crm.testing.methods.common import resolve_id, resolve_param
 
 __all__ = ["classic_handlers", "render_row"]
 
@@ -76,7 +75,8 @@ def classic_handlers(prefix: str, schema: Schema) -> dict[str, Handler]:
     """The six handlers of one classic family, keyed by lowercase method name."""
 
     def error(verb: str, contains: str, fallback: str) -> Exception:
-        return documented(f"{prefix}.{verb}", "", contains, fallback)
+        # Any code: crm.contact.delete documents its "not found" as ERROR_CORE "Element not found".
+        return documented(f"{prefix}.{verb}", None, contains, fallback)
 
     def parse_fields(verb: str, params: Mapping[str, Any]) -> Row:
         raw = resolve_param(params, "fields")
@@ -88,10 +88,7 @@ def classic_handlers(prefix: str, schema: Schema) -> dict[str, Handler]:
             field = schema.field(name)
             if field is None or (field.readonly and name != "ID"):
                 continue  # unknown and read-only fields are dropped, as the proxies do
-            try:
-                values[name] = parse_value(field, value, classic=True)
-            except InvalidValue as bad:
-                raise _invalid(bad.field.title) from None
+            values[name] = parse_value(field, value, classic=True)  # classic parsing coerces, never refuses
         return values
 
     def check(verb: str, params: Mapping[str, Any], objs: Objects) -> int:
@@ -105,10 +102,7 @@ def classic_handlers(prefix: str, schema: Schema) -> dict[str, Handler]:
     def add(params: dict[str, Any], ctx: CallContext) -> Any:
         objs = objects(ctx.store)
         values = parse_fields("add", params)
-        try:
-            return objs.add(schema, values, ctx.auth.user_id)
-        except funnels.BadStage as bad:
-            raise _bad_stage(schema, bad) from None
+        return objs.add(schema, values, ctx.auth.user_id, strict=False)
 
     def get(params: dict[str, Any], ctx: CallContext) -> Any:
         objs = objects(ctx.store)
@@ -123,10 +117,7 @@ def classic_handlers(prefix: str, schema: Schema) -> dict[str, Handler]:
         values = parse_fields("update", params)
         if "CATEGORY_ID" in values and schema.entity_type_id == 2:
             del values["CATEGORY_ID"]  # immutable in crm.deal.update (crm.item.update moves funnels)
-        try:
-            objs.update(schema, object_id, values, ctx.auth.user_id)
-        except funnels.BadStage as bad:
-            raise _bad_stage(schema, bad) from None
+        objs.update(schema, object_id, values, ctx.auth.user_id, strict=False)
         return True
 
     def delete(params: dict[str, Any], ctx: CallContext) -> Any:
@@ -187,14 +178,3 @@ def _exact(schema: Schema) -> Any:
         return schema.field(name) if name == name.upper() else None
 
     return resolve
-
-
-def _bad_stage(schema: Schema, bad: funnels.BadStage) -> Exception:
-    field = schema.field(bad.field)
-    return _invalid(field.title if field is not None else bad.field)
-
-
-def _invalid(title: str) -> Exception:
-    """A value the proxy's field check refuses, worded like the documented 'Invalid value for the
-    "Currency" field' row (the docs list no other field's row)."""
-    return classic_error(f'Invalid value for the "{title}" field')

@@ -115,8 +115,8 @@ def _bool(field: Field, raw: Any, classic: bool) -> bool | None:
 
 
 def _time(field: Field, raw: Any, classic: bool) -> str | None:
-    if raw is None or raw == "":
-        return None
+    if raw is None or raw == "" or (classic and parse_time(raw) is None):
+        return None  # a classic proxy leaves a date it cannot read empty
     if parse_time(raw) is None:
         raise InvalidValue(field)
     return str(raw)
@@ -128,10 +128,16 @@ def _str(field: Field, raw: Any, classic: bool) -> Any:
     if raw is None:
         return None
     if isinstance(raw, (dict, list)):
+        if classic:
+            return None  # PHP would store "Array"; the emulator leaves the field alone
         raise InvalidValue(field)
     if isinstance(raw, bool):
         return "1" if raw else ""
     return str(raw)
+
+
+def _file(field: Field, raw: Any, classic: bool) -> Any:
+    return raw  # an upload ({"fileData": [name, base64]}) or a stored file's map: kept as sent
 
 
 def _multifield(field: Field, raw: Any, classic: bool) -> Any:
@@ -145,6 +151,7 @@ _SCALAR: dict[str, Callable[[Field, Any, bool], Any]] = {
     "date": _time,
     "datetime": _time,
     "str": _str,
+    "file": _file,
     "multifield": _multifield,
 }
 

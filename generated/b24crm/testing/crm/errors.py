@@ -21,18 +21,20 @@ _PLACEHOLDER = re.compile(r"<([A-Za-z_]+)>|\{([A-Za-z_]+)\}|`([A-Za-z_]+)`")
 
 def documented(
     method: str,
-    code: str,
+    code: str | None,
     contains: str,
     fallback: str,
     *,
     fill: Mapping[str, str] | None = None,
     status: int = 400,
+    fallback_code: str = "",
 ) -> BitrixError:
-    """The documented error of ``method`` with wire ``code`` whose message contains ``contains``."""
-    message, http = fallback, status
+    """The documented error of ``method`` with wire ``code`` (None: any code, the row's is used) whose
+    message contains ``contains``."""
+    message, http, wire_code = fallback, status, fallback_code if code is None else code
     for row in _rows(method):
-        if row.wire_code == code and contains.lower() in row.wire_message.lower():
-            message, http = row.wire_message, row.wire_status or status
+        if (code is None or row.wire_code == code) and contains.lower() in row.wire_message.lower():
+            message, http, wire_code = row.wire_message, row.wire_status or status, row.wire_code
             break
     values = dict(fill or {})
 
@@ -40,7 +42,7 @@ def documented(
         name = match.group(1) or match.group(2) or match.group(3)
         return values.get(name, match.group(0))
 
-    return BitrixError(code, _PLACEHOLDER.sub(replace, message), http)
+    return BitrixError(wire_code, _PLACEHOLDER.sub(replace, message), http)
 
 
 def _rows(method: str) -> tuple[type[APIError], ...]:

@@ -312,6 +312,8 @@ def _kind(type_: str) -> str:
         return type_
     if type_ == "crm_multifield":
         return "multifield"
+    if type_ == "file":
+        return "file"
     return "str"
 
 

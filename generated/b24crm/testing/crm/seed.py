@@ -54,6 +54,16 @@ def seed_crm(store: Store, kind: str, deals: int) -> None:
     store.meta_set("seq", seq)
     if kind != "demo":
         return
+    # The seed's leads, contacts and companies (testing/seed.py) get what the store gives every object:
+    # owner and editor, OPENED, the modification date, and a lead its status' semantics.
+    lead_stages = funnels.stages(store, 1, None)
+    for table in ("lead", "contact", "company"):
+        for row_id, row in list(store.rows(table).items()):
+            full = {"CREATED_BY_ID": 1, "MODIFY_BY_ID": 1, "ASSIGNED_BY_ID": 1, "OPENED": True, **row}
+            full.setdefault("DATE_MODIFY", full.get("DATE_CREATE"))
+            if table == "lead":
+                full["STATUS_SEMANTIC_ID"] = lead_stages.get(str(full.get("STATUS_ID")), "P")
+            store.put(table, row_id, full)
     # The two "Equipment Purchase" items the demo's stage history already tells about (see testing/seed.py).
     for title, stage, semantic in (("Laser cutter", "DT177_7:SUCCESS", "S"), ("3D printer", "DT177_7:FAIL", "F")):
         row = {"TITLE": title, "CATEGORY_ID": 7, "STAGE_ID": stage, "STAGE_SEMANTIC_ID": semantic, "OPENED": True}

@@ -169,7 +169,7 @@ class Objects:
         return list(known.get(str(entity_type_id), []))
 
     # -- writing ----------------------------------------------------------------------------------------
-    def add(self, schema: Schema, values: Row, user_id: int) -> int:
+    def add(self, schema: Schema, values: Row, user_id: int, *, strict: bool = True) -> int:
         """Create an object from parsed canonical ``values``; stage and category are checked and filled."""
         etid = schema.entity_type_id
         now = now_iso()
@@ -188,7 +188,7 @@ class Objects:
         self._note_user_fields(etid, row)
         _flags(schema, row)
         if funnels.has_stages(self.store, etid):
-            self._place(schema, row, None, user_id, now)
+            self._place(schema, row, None, user_id, now, strict)
         if etid == 2:
             for flag in ("IS_NEW", "IS_RECURRING", "IS_RETURN_CUSTOMER", "IS_REPEATED_APPROACH"):
                 row.setdefault(flag, flag == "IS_NEW")
@@ -201,7 +201,7 @@ class Objects:
             self._history(schema, row, 1, now)
         return new_id
 
-    def update(self, schema: Schema, object_id: int, values: Row, user_id: int) -> None:
+    def update(self, schema: Schema, object_id: int, values: Row, user_id: int, *, strict: bool = True) -> None:
         """Apply parsed changes; a stage move writes stage history, multifields merge by ID."""
         etid = schema.entity_type_id
         old = self.get(etid, object_id)
@@ -224,7 +224,7 @@ class Objects:
         row[modified], row[mod_by] = now, user_id
         moved = False
         if funnels.has_stages(self.store, etid):
-            moved = self._place(schema, row, old, user_id, now)
+            moved = self._place(schema, row, old, user_id, now, strict)
         self.store.put(table_for(etid), object_id, row)
         if moved and (etid in _HISTORY_TYPES or funnels.is_dynamic(self.store, etid)):
             changed_funnel = row.get("CATEGORY_ID") != old.get("CATEGORY_ID")
@@ -245,9 +245,13 @@ class Objects:
         return True
 
     # -- rules ------------------------------------------------------------------------------------------
-    def _place(self, schema: Schema, row: Row, old: Row | None, user_id: int, now: str) -> bool:
-        """Check/fill the funnel and stage; True when the stage (or funnel) changed. Raises
-        :class:`funnels.BadStage` naming the field when the stage is not one of the funnel's."""
+    def _place(self, schema: Schema, row: Row, old: Row | None, user_id: int, now: str, strict: bool) -> bool:
+        """Check/fill the funnel and stage; True when the stage (or funnel) changed.
+
+        A funnel or stage that does not exist raises :class:`funnels.BadStage` naming the field when
+        ``strict`` (crm.item's field check); otherwise — the classic proxies, which answer no such error —
+        it is replaced: the default funnel (or the object's own), the stage it had or the funnel's first.
+        Either way a stored object's stage is always one of its funnel's."""
         etid = schema.entity_type_id
         stage_field, semantic_field = schema.stage_field, schema.semantic_field
         stage = row.get(stage_field)
@@ -258,7 +262,10 @@ class Objects:
             if category is None:
                 category = funnels.default_category(self.store, etid)
             if not funnels.category_exists(self.store, etid, int(category)):
-                raise funnels.BadStage("CATEGORY_ID")
+                if strict:
+                    raise funnels.BadStage("CATEGORY_ID")
+                own = old.get("CATEGORY_ID") if old is not None else None
+                category = funnels.default_category(self.store, etid) if own is None else own
             row["CATEGORY_ID"] = int(category)
         stages = funnels.stages(self.store, etid, row.get("CATEGORY_ID"))
         if not stages:
@@ -268,7 +275,10 @@ class Objects:
         if stage is None or stage == "":
             stage = next(iter(stages))
         if stage not in stages:
-            raise funnels.BadStage(stage_field)
+            if strict:
+                raise funnels.BadStage(stage_field)
+            kept = old.get(stage_field) if old is not None else None
+            stage = kept if kept in stages else next(iter(stages))
         row[stage_field] = stage
         row[semantic_field] = stages[stage]
         if etid == 2:

@@ -73,6 +73,8 @@ def _settings(fields: Mapping[str, Any]) -> dict[str, str]:
 
 def _fields(params: Mapping[str, Any]) -> dict[str, Any]:
     raw = params.get("fields")
+    if raw == []:
+        raw = {}  # an empty PHP array
     if not isinstance(raw, dict):
         raise d7_error("Could not find value for parameter {fields}", "100")
     return raw
