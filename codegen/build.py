@@ -474,28 +474,22 @@ def build(spec: LoadedSpec) -> ir.Package:
     namespaces = []
     for path in sorted(paths):
         children = tuple(
-            ir.Child(
-                attr=p[-1], class_name=pascal(".".join(p)) + "Api", batch_class_name=pascal(".".join(p)) + "BatchApi"
-            )
-            for p in sorted(paths)
-            if len(p) == len(path) + 1 and p[: len(path)] == path
+            _child(p) for p in sorted(paths) if len(p) == len(path) + 1 and p[: len(path)] == path
         )
         own = tuple(m for m in methods if m.namespace == path)
+        names = _child(path)
         namespaces.append(
             ir.Namespace(
                 path=path,
-                class_name=pascal(".".join(path)) + "Api",
-                batch_class_name=pascal(".".join(path)) + "BatchApi",
+                class_name=names.class_name,
+                async_class_name=names.async_class_name,
+                batch_class_name=names.batch_class_name,
                 doc=f"``{wire_paths[path]}.*`` methods.",
                 children=children,
                 methods=own,
             )
         )
-    roots = tuple(
-        ir.Child(attr=p[0], class_name=pascal(p[0]) + "Api", batch_class_name=pascal(p[0]) + "BatchApi")
-        for p in sorted(paths)
-        if len(p) == 1
-    )
+    roots = tuple(_child(p) for p in sorted(paths) if len(p) == 1)
     info = doc.get("info", {})
     modules = _namespace_modules(tuple(namespaces), wire_paths)
     return ir.Package(
@@ -512,6 +506,18 @@ def build(spec: LoadedSpec) -> ir.Package:
         namespaces=tuple(namespaces),
         roots=roots,
         namespace_modules=modules,
+    )
+
+
+def _child(path: tuple[str, ...]) -> ir.Child:
+    """The one place namespace class names are made: ``crm.status`` → ``CrmStatusApi`` (sync client),
+    ``CrmStatusAsyncApi`` (asyncio client), ``CrmStatusBatchApi`` (both clients' batches)."""
+    base = pascal(".".join(path))
+    return ir.Child(
+        attr=path[-1],
+        class_name=base + "Api",
+        async_class_name=base + "AsyncApi",
+        batch_class_name=base + "BatchApi",
     )
 
 

@@ -256,20 +256,78 @@ class Method:
 
 
 @attrs.frozen
+class Flavour:
+    """One rendering of the calling surface from the same namespaces: the sync client's or the asyncio client's.
+
+    The templates print these words and never decide them: ``def`` or ``async def``, whether a call is
+    awaited, which invoker the classes hold, which iterator ``iter_all`` returns. Batch classes have no
+    flavour: enqueueing does no I/O, so both clients' batches share them.
+    """
+
+    name: str
+    #: Which of a namespace's class names this flavour's classes take (``class_name`` / ``async_class_name``).
+    class_attr: str
+    def_kw: str
+    await_kw: str
+    #: The invoker the classes hold (imported under TYPE_CHECKING from ``invoker_module``).
+    invoker: str
+    invoker_module: str
+    #: What ``iter_all`` returns (from ``collections.abc``).
+    iterator: str
+    #: Said in the class docstrings.
+    verb: str
+
+
+SYNC = Flavour(
+    name="sync",
+    class_attr="class_name",
+    def_kw="def",
+    await_kw="",
+    invoker="Invoker",
+    invoker_module="b24crm.runtime.client",
+    iterator="Iterator",
+    verb="calls",
+)
+ASYNC = Flavour(
+    name="async",
+    class_attr="async_class_name",
+    def_kw="async def",
+    await_kw="await ",
+    invoker="AsyncInvoker",
+    invoker_module="b24crm.runtime.aio",
+    iterator="AsyncIterator",
+    verb="awaitable calls",
+)
+FLAVOURS = (SYNC, ASYNC)
+
+
+@attrs.frozen
 class Child:
     attr: str
     class_name: str
+    async_class_name: str
     batch_class_name: str
+
+    def api(self, flavour: Flavour) -> str:
+        """The class name of this namespace in ``flavour``."""
+        name: str = getattr(self, flavour.class_attr)
+        return name
 
 
 @attrs.frozen
 class Namespace:
     path: tuple[str, ...]
     class_name: str
+    async_class_name: str
     batch_class_name: str
     doc: str
     children: tuple[Child, ...]
     methods: tuple[Method, ...]
+
+    def api(self, flavour: Flavour) -> str:
+        """The class name of this namespace in ``flavour``."""
+        name: str = getattr(self, flavour.class_attr)
+        return name
 
 
 @attrs.frozen
@@ -290,7 +348,9 @@ class NamespaceModule:
 
     @property
     def class_names(self) -> tuple[str, ...]:
-        return tuple(n for ns in self.namespaces for n in (ns.class_name, ns.batch_class_name))
+        return tuple(
+            n for ns in self.namespaces for n in (ns.class_name, ns.async_class_name, ns.batch_class_name)
+        )
 
 
 @attrs.frozen
@@ -317,3 +377,5 @@ class Package:
     roots: tuple[Child, ...]
     #: ``b24crm.namespaces`` as modules: the root (name ``""``) first, then one per top-level group.
     namespace_modules: tuple[NamespaceModule, ...]
+    #: The renderings of the calling surface (sync, async); each namespace has a class in each.
+    flavours: tuple[Flavour, ...] = FLAVOURS

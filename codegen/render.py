@@ -105,7 +105,7 @@ def model_imports(package: ir.Package) -> list[str]:
     return import_lines(needs)
 
 
-def namespace_imports(module: ir.NamespaceModule) -> list[str]:
+def namespace_imports(module: ir.NamespaceModule, flavours: Iterable[ir.Flavour]) -> list[str]:
     """What one module of ``b24crm.namespaces`` needs; names only annotations use go under TYPE_CHECKING."""
     methods = module.methods
     needs = set(ir.all_imports(p.type_qexpr for m in methods for p in m.params))
@@ -123,10 +123,12 @@ def namespace_imports(module: ir.NamespaceModule) -> list[str]:
             ir.Import("b24crm.runtime.types", "RequestOptions"),
         }
     if paged:
-        needs |= {ir.Import("collections.abc", "Callable"), ir.Import("collections.abc", "Iterator")}
+        needs.add(ir.Import("collections.abc", "Callable"))
+        needs |= {ir.Import("collections.abc", f.iterator) for f in flavours}
     for ref in module.uses:
         needs |= {ir.Import(f"b24crm.namespaces.{ref.name}", name) for name in ref.class_names}
-    checking = {ir.Import("b24crm.runtime.client", "Invoker"), ir.Import("b24crm.runtime.batch", "BatchInvoker")}
+    checking = {ir.Import(f.invoker_module, f.invoker) for f in flavours}
+    checking.add(ir.Import("b24crm.runtime.batch", "BatchInvoker"))
     if batched:
         checking.add(ir.Import("b24crm.runtime.batch", "BatchHandle"))
     if any(m.params for m in batched):
@@ -156,7 +158,10 @@ def render(package: ir.Package, version: str) -> dict[str, bytes]:
         files[out] = text.encode("utf-8")
     for module in package.namespace_modules:
         text = env.get_template(NAMESPACE_TEMPLATE).render(
-            **context, module=module, imports=namespace_imports(module), exports=namespace_exports(module)
+            **context,
+            module=module,
+            imports=namespace_imports(module, package.flavours),
+            exports=namespace_exports(module),
         )
         files[namespace_path(module)] = text.encode("utf-8")
     return formatted(files)

@@ -16,7 +16,7 @@ SPEC_SHA256 = "0ec69e49ce746692aeab3748b3b0dde1a06bf1035273ea957d906168f9c0d04b"
 
 if TYPE_CHECKING:
     from b24crm import enums, errors, models
-    from b24crm._client import Batch, Client
+    from b24crm._client import AsyncBatch, AsyncClient, Batch, Client
     from b24crm.runtime.batch import BatchHandle
     from b24crm.runtime.errors import (
         AccessDenied,
@@ -37,6 +37,8 @@ if TYPE_CHECKING:
 _LAZY = {
     "Client": "b24crm._client",
     "Batch": "b24crm._client",
+    "AsyncClient": "b24crm._client",
+    "AsyncBatch": "b24crm._client",
     "BatchHandle": "b24crm.runtime.batch",
     "Page": "b24crm.runtime.paging",
     "UNSET": "b24crm.runtime.types",
@@ -61,6 +63,8 @@ __all__ = [
     "UNSET",
     "APIError",
     "AccessDenied",
+    "AsyncBatch",
+    "AsyncClient",
     "AuthError",
     "B24Error",
     "Batch",

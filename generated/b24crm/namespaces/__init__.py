@@ -3,76 +3,120 @@
 """One class per dot-segment of the method names: ``client.crm.status.entity.types()``.
 
 The root namespaces live here; each top-level group (``crm.status``, ``crm.deal`` …) has a module of its own
-in this package, re-exported here. ``*Api`` classes call at once through the client's invoker;
-``*BatchApi`` classes mirror them inside ``client.batch()`` and return handles.
+in this package, re-exported here. ``*Api`` classes call at once through the client's invoker,
+``*AsyncApi`` classes are the same methods awaited (``AsyncClient``); ``*BatchApi`` classes mirror them
+inside ``client.batch()`` (either client's) and return handles.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from b24crm.namespaces.category import CrmCategoryApi, CrmCategoryBatchApi
-from b24crm.namespaces.company import CrmCompanyApi, CrmCompanyBatchApi
-from b24crm.namespaces.contact import CrmContactApi, CrmContactBatchApi
-from b24crm.namespaces.deal import CrmDealApi, CrmDealBatchApi
+from b24crm.namespaces.category import CrmCategoryApi, CrmCategoryAsyncApi, CrmCategoryBatchApi
+from b24crm.namespaces.company import CrmCompanyApi, CrmCompanyAsyncApi, CrmCompanyBatchApi
+from b24crm.namespaces.contact import CrmContactApi, CrmContactAsyncApi, CrmContactBatchApi
+from b24crm.namespaces.deal import CrmDealApi, CrmDealAsyncApi, CrmDealBatchApi
 from b24crm.namespaces.duplicate import (
     CrmDuplicateApi,
+    CrmDuplicateAsyncApi,
     CrmDuplicateBatchApi,
     CrmDuplicateVolatileTypeApi,
+    CrmDuplicateVolatileTypeAsyncApi,
     CrmDuplicateVolatileTypeBatchApi,
 )
-from b24crm.namespaces.entity import CrmEntityApi, CrmEntityBatchApi
-from b24crm.namespaces.enum import CrmEnumApi, CrmEnumBatchApi, CrmEnumSettingsApi, CrmEnumSettingsBatchApi
-from b24crm.namespaces.item import CrmItemApi, CrmItemBatchApi
-from b24crm.namespaces.lead import CrmLeadApi, CrmLeadBatchApi
-from b24crm.namespaces.multifield import CrmMultifieldApi, CrmMultifieldBatchApi
-from b24crm.namespaces.settings import CrmSettingsApi, CrmSettingsBatchApi, CrmSettingsModeApi, CrmSettingsModeBatchApi
-from b24crm.namespaces.stagehistory import CrmStagehistoryApi, CrmStagehistoryBatchApi
-from b24crm.namespaces.status import CrmStatusApi, CrmStatusBatchApi, CrmStatusEntityApi, CrmStatusEntityBatchApi
-from b24crm.namespaces.type import CrmTypeApi, CrmTypeBatchApi
+from b24crm.namespaces.entity import CrmEntityApi, CrmEntityAsyncApi, CrmEntityBatchApi
+from b24crm.namespaces.enum import (
+    CrmEnumApi,
+    CrmEnumAsyncApi,
+    CrmEnumBatchApi,
+    CrmEnumSettingsApi,
+    CrmEnumSettingsAsyncApi,
+    CrmEnumSettingsBatchApi,
+)
+from b24crm.namespaces.item import CrmItemApi, CrmItemAsyncApi, CrmItemBatchApi
+from b24crm.namespaces.lead import CrmLeadApi, CrmLeadAsyncApi, CrmLeadBatchApi
+from b24crm.namespaces.multifield import CrmMultifieldApi, CrmMultifieldAsyncApi, CrmMultifieldBatchApi
+from b24crm.namespaces.settings import (
+    CrmSettingsApi,
+    CrmSettingsAsyncApi,
+    CrmSettingsBatchApi,
+    CrmSettingsModeApi,
+    CrmSettingsModeAsyncApi,
+    CrmSettingsModeBatchApi,
+)
+from b24crm.namespaces.stagehistory import CrmStagehistoryApi, CrmStagehistoryAsyncApi, CrmStagehistoryBatchApi
+from b24crm.namespaces.status import (
+    CrmStatusApi,
+    CrmStatusAsyncApi,
+    CrmStatusBatchApi,
+    CrmStatusEntityApi,
+    CrmStatusEntityAsyncApi,
+    CrmStatusEntityBatchApi,
+)
+from b24crm.namespaces.type import CrmTypeApi, CrmTypeAsyncApi, CrmTypeBatchApi
 
 if TYPE_CHECKING:
+    from b24crm.runtime.aio import AsyncInvoker
     from b24crm.runtime.batch import BatchInvoker
     from b24crm.runtime.client import Invoker
 
 __all__ = [
     "CrmApi",
+    "CrmAsyncApi",
     "CrmBatchApi",
     "CrmCategoryApi",
+    "CrmCategoryAsyncApi",
     "CrmCategoryBatchApi",
     "CrmCompanyApi",
+    "CrmCompanyAsyncApi",
     "CrmCompanyBatchApi",
     "CrmContactApi",
+    "CrmContactAsyncApi",
     "CrmContactBatchApi",
     "CrmDealApi",
+    "CrmDealAsyncApi",
     "CrmDealBatchApi",
     "CrmDuplicateApi",
+    "CrmDuplicateAsyncApi",
     "CrmDuplicateBatchApi",
     "CrmDuplicateVolatileTypeApi",
+    "CrmDuplicateVolatileTypeAsyncApi",
     "CrmDuplicateVolatileTypeBatchApi",
     "CrmEntityApi",
+    "CrmEntityAsyncApi",
     "CrmEntityBatchApi",
     "CrmEnumApi",
+    "CrmEnumAsyncApi",
     "CrmEnumBatchApi",
     "CrmEnumSettingsApi",
+    "CrmEnumSettingsAsyncApi",
     "CrmEnumSettingsBatchApi",
     "CrmItemApi",
+    "CrmItemAsyncApi",
     "CrmItemBatchApi",
     "CrmLeadApi",
+    "CrmLeadAsyncApi",
     "CrmLeadBatchApi",
     "CrmMultifieldApi",
+    "CrmMultifieldAsyncApi",
     "CrmMultifieldBatchApi",
     "CrmSettingsApi",
+    "CrmSettingsAsyncApi",
     "CrmSettingsBatchApi",
     "CrmSettingsModeApi",
+    "CrmSettingsModeAsyncApi",
     "CrmSettingsModeBatchApi",
     "CrmStagehistoryApi",
+    "CrmStagehistoryAsyncApi",
     "CrmStagehistoryBatchApi",
     "CrmStatusApi",
+    "CrmStatusAsyncApi",
     "CrmStatusBatchApi",
     "CrmStatusEntityApi",
+    "CrmStatusEntityAsyncApi",
     "CrmStatusEntityBatchApi",
     "CrmTypeApi",
+    "CrmTypeAsyncApi",
     "CrmTypeBatchApi",
 ]
 
@@ -140,6 +184,71 @@ class CrmApi:
     @property
     def type(self) -> CrmTypeApi:
         return CrmTypeApi(self._invoker)
+
+
+class CrmAsyncApi:
+    """``crm.*`` methods. Awaitable (``AsyncClient``)."""
+
+    __slots__ = ("_invoker",)
+
+    def __init__(self, invoker: AsyncInvoker) -> None:
+        self._invoker = invoker
+
+    @property
+    def category(self) -> CrmCategoryAsyncApi:
+        return CrmCategoryAsyncApi(self._invoker)
+
+    @property
+    def company(self) -> CrmCompanyAsyncApi:
+        return CrmCompanyAsyncApi(self._invoker)
+
+    @property
+    def contact(self) -> CrmContactAsyncApi:
+        return CrmContactAsyncApi(self._invoker)
+
+    @property
+    def deal(self) -> CrmDealAsyncApi:
+        return CrmDealAsyncApi(self._invoker)
+
+    @property
+    def duplicate(self) -> CrmDuplicateAsyncApi:
+        return CrmDuplicateAsyncApi(self._invoker)
+
+    @property
+    def entity(self) -> CrmEntityAsyncApi:
+        return CrmEntityAsyncApi(self._invoker)
+
+    @property
+    def enum(self) -> CrmEnumAsyncApi:
+        return CrmEnumAsyncApi(self._invoker)
+
+    @property
+    def item(self) -> CrmItemAsyncApi:
+        return CrmItemAsyncApi(self._invoker)
+
+    @property
+    def lead(self) -> CrmLeadAsyncApi:
+        return CrmLeadAsyncApi(self._invoker)
+
+    @property
+    def multifield(self) -> CrmMultifieldAsyncApi:
+        return CrmMultifieldAsyncApi(self._invoker)
+
+    @property
+    def settings(self) -> CrmSettingsAsyncApi:
+        return CrmSettingsAsyncApi(self._invoker)
+
+    @property
+    def stagehistory(self) -> CrmStagehistoryAsyncApi:
+        return CrmStagehistoryAsyncApi(self._invoker)
+
+    @property
+    def status(self) -> CrmStatusAsyncApi:
+        return CrmStatusAsyncApi(self._invoker)
+
+    @property
+    def type(self) -> CrmTypeAsyncApi:
+        return CrmTypeAsyncApi(self._invoker)
 
 
 class CrmBatchApi:

@@ -2,8 +2,9 @@
 # change spec/ or codegen/ and run `make generate`.
 """``crm.category.*``: one class per dot-segment below it, as ``client.crm.category``.
 
-``*Api`` classes call at once through the client's invoker; ``*BatchApi`` classes mirror them inside
-``client.batch()`` and return handles.
+``*Api`` classes call at once through the client's invoker, ``*AsyncApi`` classes are the same methods
+awaited (``AsyncClient``); ``*BatchApi`` classes mirror them inside ``client.batch()`` (either client's)
+and return handles.
 """
 
 from __future__ import annotations
@@ -15,11 +16,13 @@ from b24crm import models
 from b24crm.runtime.types import Decoded, RequestOptions
 
 if TYPE_CHECKING:
+    from b24crm.runtime.aio import AsyncInvoker
     from b24crm.runtime.batch import BatchHandle, BatchInvoker, BatchRef
     from b24crm.runtime.client import Invoker
 
 __all__ = [
     "CrmCategoryApi",
+    "CrmCategoryAsyncApi",
     "CrmCategoryBatchApi",
 ]
 
@@ -269,6 +272,255 @@ class CrmCategoryApi:
         Calls ``crm.category.update``; docs: https://apidocs.bitrix24.com/api-reference/crm/universal/category/crm-category-update
         """
         return self._invoker.invoke(
+            _r.CRM_CATEGORY_UPDATE,
+            {
+                "entityTypeId": entity_type_id,
+                "id": id,
+                "fields": fields,
+            },
+            _CRM_CATEGORY_UPDATE,
+            request_options,
+        )
+
+
+class CrmCategoryAsyncApi:
+    """``crm.category.*`` methods. Awaitable (``AsyncClient``)."""
+
+    __slots__ = ("_invoker",)
+
+    def __init__(self, invoker: AsyncInvoker) -> None:
+        self._invoker = invoker
+
+    async def add(
+        self,
+        *,
+        entity_type_id: int,
+        fields: models.CategoryAddFields | models.CategoryAddFieldsDict,
+        request_options: RequestOptions | None = None,
+    ) -> models.CategoryResult:
+        """Add a New Sales Funnel crm.category.add.
+
+        Creates a new sales funnel (direction) for the CRM object type with the identifier entityTypeId.
+
+        Note: A D7 controller: the funnel comes back wrapped as {"category": {...}} with typed values and
+        "Y"/"N" flags. The page's "Error Handling" line gives HTTP status "160, 400"; 160 is no HTTP status
+        (a typo), errors are 400 (and 403 for system rejections). Creating a funnel also creates its stage
+        directory (DEAL_STAGE_<id> for deals, DYNAMIC_<entityTypeId>_STAGE_<id> for smart processes;
+        https://apidocs.bitrix24.com/api-reference/crm/universal/crm-item-add, stageId).
+
+        Args:
+            entity_type_id: ``entityTypeId`` — Identifier of the system or user-defined type of the CRM
+                object for which the new funnel will be created
+            fields: ``fields`` — Field values of the new funnel
+
+        Raises:
+            errors.CategoryAccessDeniedError: Access denied (HTTP 400)
+            errors.CategoryAddingDisabledError: Adding a system category is prohibited (HTTP 400)
+            errors.CategoryClientDefaultNotSupportedError: Default client category does not support updating
+                default state (HTTP 400)
+            errors.CategoryNameRequiredError: Field 'NAME' is required (HTTP 400)
+            errors.CrmEntityTypeNotSupportedError: Entity type <entityTypeName> is not supported (HTTP 400)
+            errors.CrmSmartProcessNotFoundError: Smart process not found (HTTP 400)
+            Any system error of ``b24crm.errors``, RequestValidationError, TransportError.
+
+        Calls ``crm.category.add``; docs: https://apidocs.bitrix24.com/api-reference/crm/universal/category/crm-category-add
+        """
+        return await self._invoker.invoke(
+            _r.CRM_CATEGORY_ADD,
+            {
+                "entityTypeId": entity_type_id,
+                "fields": fields,
+            },
+            _CRM_CATEGORY_ADD,
+            request_options,
+        )
+
+    async def delete(
+        self,
+        *,
+        entity_type_id: int,
+        id: int,
+        request_options: RequestOptions | None = None,
+    ) -> Any:
+        """Delete Funnel crm.category.delete.
+
+        Deletes the funnel (direction) with the identifier id. Default funnels and funnels with at least one
+        element cannot be deleted.
+
+        Note: Success is `"result": null` (Returned Data). The page's "Error Handling" line gives HTTP
+        status "160, 400"; 160 is a typo. Deals and smart processes report the same refusals with different
+        codes ("0" for deals, BX_ERROR for SPAs).
+
+        Args:
+            entity_type_id: ``entityTypeId`` — Identifier of the system or user-defined type of the CRM
+                object from which the funnel will be deleted
+            id: ``id`` — Identifier of the funnel to delete (from crm.category.list or crm.category.add)
+
+        Raises:
+            errors.CategoryAccessDeniedError: Access denied (HTTP 400)
+            errors.CategoryDealDefaultDeleteError: Default deal category cannot be deleted (HTTP 400)
+            errors.CategoryDealsExistError: Deals related to the funnel <categoryName> found (HTTP 400)
+            errors.CategoryDefaultDeleteError: This funnel is the default funnel (HTTP 400)
+            errors.CategoryElementsExistError: Elements related to the funnel found (HTTP 400)
+            errors.CategoryNotFoundError: Element not found (HTTP 400)
+            errors.CategoryRemovingDisabledError: Deletion of system category is prohibited (HTTP 400)
+            errors.CrmEntityTypeNotSupportedError: Entity type <entityTypeName> is not supported (HTTP 400)
+            errors.CrmSmartProcessNotFoundError: Smart process not found (HTTP 400)
+            Any system error of ``b24crm.errors``, RequestValidationError, TransportError.
+
+        Calls ``crm.category.delete``; docs: https://apidocs.bitrix24.com/api-reference/crm/universal/category/crm-category-delete
+        """
+        return await self._invoker.invoke(
+            _r.CRM_CATEGORY_DELETE,
+            {
+                "entityTypeId": entity_type_id,
+                "id": id,
+            },
+            _CRM_CATEGORY_DELETE,
+            request_options,
+        )
+
+    async def fields(
+        self,
+        *,
+        entity_type_id: int,
+        request_options: RequestOptions | None = None,
+    ) -> models.CategoryFieldsResult:
+        """Get Funnel Fields crm.category.fields.
+
+        Returns the descriptions of the funnel (direction) fields of a CRM object type.
+
+        Note: The Returned Data table puts the descriptors directly in `result`; the page's example
+        (followed here) wraps them as {"fields": {...}}.
+
+        Args:
+            entity_type_id: ``entityTypeId`` — Identifier of the system or user-defined type of CRM objects
+                whose funnel fields to describe
+
+        Raises:
+            errors.CrmEntityTypeNotSupportedError: Entity type <entityTypeName> is not supported (HTTP 400)
+            errors.CrmSmartProcessNotFoundError: Smart process not found (HTTP 400)
+            Any system error of ``b24crm.errors``, RequestValidationError, TransportError.
+
+        Calls ``crm.category.fields``; docs: https://apidocs.bitrix24.com/api-reference/crm/universal/category/crm-category-fields
+        """
+        return await self._invoker.invoke(
+            _r.CRM_CATEGORY_FIELDS,
+            {
+                "entityTypeId": entity_type_id,
+            },
+            _CRM_CATEGORY_FIELDS,
+            request_options,
+        )
+
+    async def get(
+        self,
+        *,
+        entity_type_id: int,
+        id: int,
+        request_options: RequestOptions | None = None,
+    ) -> models.CategoryResult:
+        """Get Funnel by Id crm.category.get.
+
+        Returns the funnel (direction) with the identifier id.
+
+        Note: The deal funnels carry originId and originatorId ("" when unset); smart-process funnels carry
+        isSystem and code instead
+        (https://apidocs.bitrix24.com/api-reference/crm/universal/category/crm-category-add, Object
+        category).
+
+        Args:
+            entity_type_id: ``entityTypeId`` — Identifier of the system or user-defined type of the CRM
+                object whose funnel to get
+            id: ``id`` — Funnel identifier (from crm.category.list or crm.category.add)
+
+        Raises:
+            errors.CategoryAccessDeniedError: Access denied (HTTP 400)
+            errors.CategoryNotFoundError: Element not found (HTTP 400)
+            errors.CrmEntityTypeNotSupportedError: Entity type <entityTypeName> is not supported (HTTP 400)
+            errors.CrmSmartProcessNotFoundError: Smart process not found (HTTP 400)
+            Any system error of ``b24crm.errors``, RequestValidationError, TransportError.
+
+        Calls ``crm.category.get``; docs: https://apidocs.bitrix24.com/api-reference/crm/universal/category/crm-category-get
+        """
+        return await self._invoker.invoke(
+            _r.CRM_CATEGORY_GET,
+            {
+                "entityTypeId": entity_type_id,
+                "id": id,
+            },
+            _CRM_CATEGORY_GET,
+            request_options,
+        )
+
+    async def list(
+        self,
+        *,
+        entity_type_id: int,
+        request_options: RequestOptions | None = None,
+    ) -> models.CategoryListResult:
+        """Get a List of Funnels crm.category.list.
+
+        Returns the funnels (directions) of the CRM object type entityTypeId that the user may read.
+
+        Note: Not paginated: the page documents only entityTypeId (no filter, order or start) and returns
+        all readable funnels as {"categories": [...]} with `total` and no `next`, so the spec declares no
+        x-b24-pagination. The general funnel of deals has id 0 and lacks originId/originatorId in the
+        example.
+
+        Args:
+            entity_type_id: ``entityTypeId`` — Identifier of the system or user-defined type of CRM entities
+                whose funnels to list
+
+        Raises:
+            errors.CrmEntityTypeNotSupportedError: Entity type <entityTypeName> is not supported (HTTP 400)
+            errors.CrmSmartProcessNotFoundError: Smart process not found (HTTP 400)
+            Any system error of ``b24crm.errors``, RequestValidationError, TransportError.
+
+        Calls ``crm.category.list``; docs: https://apidocs.bitrix24.com/api-reference/crm/universal/category/crm-category-list
+        """
+        return await self._invoker.invoke(
+            _r.CRM_CATEGORY_LIST,
+            {
+                "entityTypeId": entity_type_id,
+            },
+            _CRM_CATEGORY_LIST,
+            request_options,
+        )
+
+    async def update(
+        self,
+        *,
+        entity_type_id: int,
+        id: int,
+        fields: models.CategoryUpdateFields | models.CategoryUpdateFieldsDict,
+        request_options: RequestOptions | None = None,
+    ) -> models.CategoryResult:
+        """Update Funnel crm.category.update.
+
+        Updates the funnel (direction) with the identifier id; a field missing from `fields` keeps its
+        value.
+
+        Note: Idempotent like crm.status.update: the same fields sent twice leave the same funnel and return
+        the same {"category": {...}} (it carries no timestamps); isDefault "Y" on an already default funnel
+        changes nothing.
+
+        Args:
+            entity_type_id: ``entityTypeId`` — Identifier of the system or user-defined type of CRM entities
+                whose funnel will be updated
+            id: ``id`` — Identifier of the funnel (from crm.category.list or crm.category.add)
+            fields: ``fields`` — Field values to set; a missing field keeps its value
+
+        Raises:
+            errors.CategoryAccessDeniedError: Access denied (HTTP 400)
+            errors.CategoryNotFoundError: Element not found (HTTP 400)
+            errors.CrmEntityTypeNotSupportedError: Entity type <entityTypeName> is not supported (HTTP 400)
+            errors.CrmSmartProcessNotFoundError: Smart process not found (HTTP 400)
+            Any system error of ``b24crm.errors``, RequestValidationError, TransportError.
+
+        Calls ``crm.category.update``; docs: https://apidocs.bitrix24.com/api-reference/crm/universal/category/crm-category-update
+        """
+        return await self._invoker.invoke(
             _r.CRM_CATEGORY_UPDATE,
             {
                 "entityTypeId": entity_type_id,

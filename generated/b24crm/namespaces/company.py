@@ -2,13 +2,14 @@
 # change spec/ or codegen/ and run `make generate`.
 """``crm.company.*``: one class per dot-segment below it, as ``client.crm.company``.
 
-``*Api`` classes call at once through the client's invoker; ``*BatchApi`` classes mirror them inside
-``client.batch()`` and return handles.
+``*Api`` classes call at once through the client's invoker, ``*AsyncApi`` classes are the same methods
+awaited (``AsyncClient``); ``*BatchApi`` classes mirror them inside ``client.batch()`` (either client's)
+and return handles.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Final
 
 from b24crm import _registry as _r
@@ -16,12 +17,14 @@ from b24crm import models
 from b24crm.runtime.types import UNSET, Decoded, RequestOptions, Unset
 
 if TYPE_CHECKING:
+    from b24crm.runtime.aio import AsyncInvoker
     from b24crm.runtime.batch import BatchHandle, BatchInvoker, BatchRef
     from b24crm.runtime.client import Invoker
     from b24crm.runtime.paging import Page
 
 __all__ = [
     "CrmCompanyApi",
+    "CrmCompanyAsyncApi",
     "CrmCompanyBatchApi",
 ]
 
@@ -347,6 +350,331 @@ class CrmCompanyApi:
         Deprecated: Bitrix24 has discontinued this method; calling it warns (DeprecationWarning).
         """
         return self._invoker.invoke(
+            _r.CRM_COMPANY_UPDATE,
+            {
+                "id": id,
+                "fields": fields,
+                "params": params,
+            },
+            _CRM_COMPANY_UPDATE,
+            request_options,
+        )
+
+
+class CrmCompanyAsyncApi:
+    """``crm.company.*`` methods. Awaitable (``AsyncClient``)."""
+
+    __slots__ = ("_invoker",)
+
+    def __init__(self, invoker: AsyncInvoker) -> None:
+        self._invoker = invoker
+
+    async def add(
+        self,
+        *,
+        fields: models.CompanyAddFields | models.CompanyAddFieldsDict | Mapping[str, Any],
+        params: models.CompanyAddParams | models.CompanyAddParamsDict | Unset = UNSET,
+        request_options: RequestOptions | None = None,
+    ) -> int:
+        """Create a New Company.
+
+        The method `crm.company.add` creates a new company. Deprecated: the docs halted its development in
+        favour of crm.item.add (entityTypeId=4); it keeps working and is kept here for the integrations that
+        call it.
+
+        Note: Returns the new company's ID as a JSON integer. With params.IMPORT=Y the import fields
+        (DATE_CREATE, DATE_MODIFY, CREATED_BY_ID, MODIFY_BY_ID) may be set. Errors are classic CRM proxy
+        errors: HTTP 400 with "error": "" and the text in error_description.
+
+        Args:
+            fields: ``fields`` — Object format: `{ field_1: value_1, field_2: value_2, ..., field_n:
+                value_n, }` where: `field_n` — field name; `value_n` — field value The list of available fields
+                is described in the method crm.company.fields. An incorrect field in `fields` will be ignored.
+                To find out the list of required fields, execute the method crm.company.fields.
+            params: ``params`` — An object containing a set of additional parameters: `REGISTER_SONET_EVENT`
+                — register the company addition event and send a notification to the responsible person;
+                `IMPORT` — import mode. Possible values: `Y` — yes; `N` — no
+
+        Raises:
+            errors.CompanyAccessDeniedError: Access denied. (HTTP 400)
+            errors.CompanyDiskQuotaExceededError: Disk resource exhausted (HTTP 400)
+            errors.CompanyFieldsNotObjectError: Parameter 'fields' must be array. (HTTP 400)
+            errors.CompanyInvalidEmailError: The field "Work e-mail" contains an invalid address (HTTP 400)
+            errors.CompanyParamsNotObjectError: Parameter 'params' must be array. (HTTP 400)
+            Any system error of ``b24crm.errors``, RequestValidationError, TransportError.
+
+        Calls ``crm.company.add``; docs: https://apidocs.bitrix24.com/api-reference/crm/companies/crm-company-add
+
+        Deprecated: Bitrix24 has discontinued this method; calling it warns (DeprecationWarning).
+        """
+        return await self._invoker.invoke(
+            _r.CRM_COMPANY_ADD,
+            {
+                "fields": fields,
+                "params": params,
+            },
+            _CRM_COMPANY_ADD,
+            request_options,
+        )
+
+    async def delete(
+        self,
+        *,
+        id: int,
+        request_options: RequestOptions | None = None,
+    ) -> bool:
+        """Delete Company.
+
+        The method `crm.company.delete` removes a company. Deprecated: the docs halted its development in
+        favour of crm.item.delete (entityTypeId=4); it keeps working and is kept here for the integrations
+        that call it.
+
+        Note: The docs give "Company is not found" for a missing company. Errors are classic CRM proxy
+        errors: HTTP 400 with "error": "" and the text in error_description.
+
+        Args:
+            id: ``id`` — Company identifier
+
+        Raises:
+            errors.CompanyAccessDeniedError: Access denied. (HTTP 400)
+            errors.CompanyCompanyIsNotFoundError: Company is not found (HTTP 400)
+            errors.CompanyInvalidIdError: ID is not defined or invalid. (HTTP 400)
+            Any system error of ``b24crm.errors``, RequestValidationError, TransportError.
+
+        Calls ``crm.company.delete``; docs: https://apidocs.bitrix24.com/api-reference/crm/companies/crm-company-delete
+
+        Deprecated: Bitrix24 has discontinued this method; calling it warns (DeprecationWarning).
+        """
+        return await self._invoker.invoke(
+            _r.CRM_COMPANY_DELETE,
+            {
+                "id": id,
+            },
+            _CRM_COMPANY_DELETE,
+            request_options,
+        )
+
+    async def fields(
+        self,
+        *,
+        request_options: RequestOptions | None = None,
+    ) -> dict[str, models.CrmRestFieldDescriptor]:
+        """Get Company Fields Description.
+
+        The method `crm.company.fields` returns the description of company fields, including custom fields.
+        Deprecated: the docs halted its development in favour of crm.item.fields (entityTypeId=4); it keeps
+        working and is kept here for the integrations that call it.
+
+        Note: Descriptors carry keys beyond the documented ones (settings, listLabel, formLabel, filterLabel
+        for user fields), all kept.
+
+        Raises:
+            errors.CompanyAccessDeniedError: Access denied. (HTTP 400)
+            Any system error of ``b24crm.errors``, RequestValidationError, TransportError.
+
+        Calls ``crm.company.fields``; docs: https://apidocs.bitrix24.com/api-reference/crm/companies/crm-company-fields
+
+        Deprecated: Bitrix24 has discontinued this method; calling it warns (DeprecationWarning).
+        """
+        return await self._invoker.invoke(
+            _r.CRM_COMPANY_FIELDS,
+            {},
+            _CRM_COMPANY_FIELDS,
+            request_options,
+        )
+
+    async def get(
+        self,
+        *,
+        id: int,
+        request_options: RequestOptions | None = None,
+    ) -> models.Company:
+        """Get Company Information.
+
+        The method `crm.company.get` returns a company by its identifier. Deprecated: the docs halted its
+        development in favour of crm.item.get (entityTypeId=4); it keeps working and is kept here for the
+        integrations that call it.
+
+        Note: The page has no field table; the fields are those of crm.company.fields. Values arrive as
+        strings ("ID": "2909", "REVENUE": "0"), unset ones as null (docs/protocol.md#json-quirks). Errors
+        are classic CRM proxy errors: HTTP 400 with "error": "" and the text in error_description.
+
+        Args:
+            id: ``id`` — Company identifier
+
+        Raises:
+            errors.CompanyAccessDeniedError: Access denied. (HTTP 400)
+            errors.CompanyInvalidIdError: ID is not defined or invalid. (HTTP 400)
+            errors.CompanyNotFoundError: Not found (HTTP 400)
+            Any system error of ``b24crm.errors``, RequestValidationError, TransportError.
+
+        Calls ``crm.company.get``; docs: https://apidocs.bitrix24.com/api-reference/crm/companies/crm-company-get
+
+        Deprecated: Bitrix24 has discontinued this method; calling it warns (DeprecationWarning).
+        """
+        return await self._invoker.invoke(
+            _r.CRM_COMPANY_GET,
+            {
+                "id": id,
+            },
+            _CRM_COMPANY_GET,
+            request_options,
+        )
+
+    async def list(
+        self,
+        *,
+        select: Sequence[str] | Unset = UNSET,
+        filter: Mapping[str, Any] | Unset = UNSET,
+        order: Mapping[str, str] | Unset = UNSET,
+        start: int | Unset = UNSET,
+        request_options: RequestOptions | None = None,
+    ) -> Page[models.Company]:
+        """Get a List of Companies by Filter.
+
+        The method `crm.company.list` returns a list of companies based on a filter. It is an implementation
+        of the list method for companies. Deprecated: the docs halted its development in favour of
+        crm.item.list (entityTypeId=4); it keeps working and is kept here for the integrations that call it.
+
+        Note: Pages of 50 (docs/protocol.md#paging). Count-free bulk reads use order {ID: ASC}, filter
+        {">ID": <last ID>} and start=-1 (https://apidocs.bitrix24.com/settings/performance/huge-data).
+        Multifields are returned only when named in select. Errors are classic CRM proxy errors: HTTP 400
+        with "error": "" and the text in error_description.
+
+        Args:
+            select: ``select`` — List of fields to limit the selection. You can use masks for selection:
+                `'*'` — to select all fields, excluding custom and multiple fields,; `'UF_*'` — to select all
+                custom fields excluding multiple ones. There is no mask for selecting multiple fields. To select
+                multiple fields, specify the required ones in the selection list — `PHONE`, `EMAIL`, and so on.
+                You can find the list of available fields for selection using the crm.company.fields method. By
+                default, all fields are returned — `'*'` + custom fields — `'UF_*'`
+            filter: ``filter`` — Object format: `{ field_1: value_1, field_2: value_2, ..., field_n:
+                value_n, }` where: `field_n` — the name of the field by which the selection of elements will be
+                filtered; `value_n` — the filter value You can add a prefix to the keys `field_n` to clarify the
+                filter operation. Possible prefix values: `>=` — greater than or equal to; `>` — greater than;
+                `<=` — less than or equal to; `<` — less than; `@` — IN, an array is passed as the value; `!@` —
+                NOT IN, an array is passed as the value; `%` — LIKE, substring search. The `%` symbol in the
+                filter value does not need to be passed. The search looks for a substring in any position of the
+                string; `=%` — LIKE, substring search. The `%` symbol needs to be passed in the value. Examples:
+                `"mol%"` — searches for values starting with "mol"; `"%mol"` — searches for values ending with
+                "mol"; `"%mol%"` — searches for values where "mol" can be in any position; `%=` — LIKE (similar
+                to `=%`); `=` — equal, exact match (used by default); `!=` — not equal; `!` — not equal Fields
+                `PHONE`, `EMAIL`, `WEB`, `IM` — are multiple. Filters work only on exact matches for these. The
+                `LIKE` filter does not work with fields of type `crm_status`, `crm_company` — for example,
+                `COMPANY_TYPE`. You can find the list of available fields for filtering using the
+                crm.company.fields method. The `logic` key in the filter is not supported. For complex logic in
+                the filter, use the crm.item.list method.
+            order: ``order`` — Object format: `{ field_1: value_1, field_2: value_2, ..., field_n: value_n,
+                }` where: `field_n` — the name of the field by which the selection of companies will be sorted;
+                `value_n` — a `string` value equal to: `ASC` — ascending sort; `DESC` — descending sort You can
+                find the list of available fields for sorting using the crm.company.fields method
+            start: ``start`` — Parameter for managing pagination. The page size of results is always static
+                — 50 records. To select the second page of results, pass the value `50`. To select the third
+                page of results — the value `100`, and so on. The formula for calculating the `start` parameter
+                value: `start = (N-1) * 50`, where `N` — the number of the desired page
+
+        Raises:
+            errors.CompanyAccessDeniedError: Access denied. (HTTP 400)
+            errors.CompanyFilterNotObjectError: Parameter 'filter' must be array. (HTTP 400)
+            errors.CompanyListFailedError: Failed to get list. General error. (HTTP 400)
+            errors.CompanyOrderNotObjectError: Parameter 'order' must be array. (HTTP 400)
+            Any system error of ``b24crm.errors``, RequestValidationError, TransportError.
+
+        Calls ``crm.company.list``; docs: https://apidocs.bitrix24.com/api-reference/crm/companies/crm-company-list
+
+        Deprecated: Bitrix24 has discontinued this method; calling it warns (DeprecationWarning).
+        """
+        return await self._invoker.invoke_page(
+            _r.CRM_COMPANY_LIST,
+            {
+                "select": select,
+                "filter": filter,
+                "order": order,
+                "start": start,
+            },
+            _CRM_COMPANY_LIST,
+            request_options,
+        )
+
+    def iter_all(
+        self,
+        *,
+        select: Sequence[str] | Unset = UNSET,
+        filter: Mapping[str, Any] | Unset = UNSET,
+        order: Mapping[str, str] | Unset = UNSET,
+        limit: int | None = None,
+        progress: Callable[[int], None] | None = None,
+        after_id: int | None = None,
+        request_options: RequestOptions | None = None,
+    ) -> AsyncIterator[models.Company]:
+        """Every record of ``crm.company.list``, streamed lazily with count-free chained batches.
+
+        Costs at most ceil(N / 2500) + 1 requests for N records. ``limit`` stops early, ``progress`` is
+        called with the number of records so far, ``after_id`` resumes an interrupted export after
+        that ID (IDs above it in the default ascending order, IDs below it with ``order={"ID": "DESC"}``).
+        Ordering by ID ascending or descending stays count-free; ordering by any other field falls back
+        to counted pages.
+        """
+        return self._invoker.iter_all(
+            _r.CRM_COMPANY_LIST,
+            {
+                "select": select,
+                "filter": filter,
+                "order": order,
+            },
+            _CRM_COMPANY_LIST,
+            limit=limit,
+            progress=progress,
+            after_id=after_id,
+            options=request_options,
+        )
+
+    async def update(
+        self,
+        *,
+        id: int,
+        fields: models.CompanyUpdateFields | models.CompanyUpdateFieldsDict | Mapping[str, Any],
+        params: models.CompanyUpdateParams | models.CompanyUpdateParamsDict | Unset = UNSET,
+        request_options: RequestOptions | None = None,
+    ) -> bool:
+        """Update Existing Company.
+
+        The method `crm.company.update` updates an existing company. Deprecated: the docs halted its
+        development in favour of crm.item.update (entityTypeId=4); it keeps working and is kept here for the
+        integrations that call it.
+
+        Note: Not idempotent: multifield values (PHONE, EMAIL, WEB, IM) given without an ID are added as new
+        values on every call (https://apidocs.bitrix24.com/api-reference/crm/contacts/crm-contact-update,
+        Working with Multiple Fields), so a repeated call duplicates them; the runtime therefore never
+        repeats it after it may have run. Only the fields given are changed; unknown keys in fields are
+        ignored. Errors are classic CRM proxy errors: HTTP 400 with "error": "" and the text in
+        error_description.
+
+        Args:
+            id: ``id`` — Company identifier
+            fields: ``fields`` — Object format: `{ field_1: value_1, field_2: value_2, ..., field_n:
+                value_n, }` where: `field_n` — field name; `value_n` — new field value The list of available
+                fields is described in the method crm.company.fields. An incorrect field in `fields` will be
+                ignored
+            params: ``params`` — Object containing a set of additional parameters: `REGISTER_SONET_EVENT` —
+                send notification to the responsible person; `REGISTER_HISTORY_EVENT` — register an event in
+                history. Possible values: `Y` — yes; `N` — no
+
+        Raises:
+            errors.CompanyAccessDeniedError: Access denied. (HTTP 400)
+            errors.CompanyDiskQuotaExceededError: Disk resource exhausted (HTTP 400)
+            errors.CompanyFieldsNotObjectError: Parameter 'fields' must be array. (HTTP 400)
+            errors.CompanyInvalidEmailError: The field "Work e-mail" contains an invalid address (HTTP 400)
+            errors.CompanyInvalidIdError: ID is not defined or invalid. (HTTP 400)
+            errors.CompanyNotFoundError: Not found (HTTP 400)
+            errors.CompanyParamsNotObjectError: Parameter 'params' must be array. (HTTP 400)
+            Any system error of ``b24crm.errors``, RequestValidationError, TransportError.
+
+        Calls ``crm.company.update``; docs: https://apidocs.bitrix24.com/api-reference/crm/companies/crm-company-update
+
+        Deprecated: Bitrix24 has discontinued this method; calling it warns (DeprecationWarning).
+        """
+        return await self._invoker.invoke(
             _r.CRM_COMPANY_UPDATE,
             {
                 "id": id,

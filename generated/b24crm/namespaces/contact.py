@@ -2,13 +2,14 @@
 # change spec/ or codegen/ and run `make generate`.
 """``crm.contact.*``: one class per dot-segment below it, as ``client.crm.contact``.
 
-``*Api`` classes call at once through the client's invoker; ``*BatchApi`` classes mirror them inside
-``client.batch()`` and return handles.
+``*Api`` classes call at once through the client's invoker, ``*AsyncApi`` classes are the same methods
+awaited (``AsyncClient``); ``*BatchApi`` classes mirror them inside ``client.batch()`` (either client's)
+and return handles.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Final
 
 from b24crm import _registry as _r
@@ -16,12 +17,14 @@ from b24crm import models
 from b24crm.runtime.types import UNSET, Decoded, RequestOptions, Unset
 
 if TYPE_CHECKING:
+    from b24crm.runtime.aio import AsyncInvoker
     from b24crm.runtime.batch import BatchHandle, BatchInvoker, BatchRef
     from b24crm.runtime.client import Invoker
     from b24crm.runtime.paging import Page
 
 __all__ = [
     "CrmContactApi",
+    "CrmContactAsyncApi",
     "CrmContactBatchApi",
 ]
 
@@ -346,6 +349,330 @@ class CrmContactApi:
         Deprecated: Bitrix24 has discontinued this method; calling it warns (DeprecationWarning).
         """
         return self._invoker.invoke(
+            _r.CRM_CONTACT_UPDATE,
+            {
+                "id": id,
+                "fields": fields,
+                "params": params,
+            },
+            _CRM_CONTACT_UPDATE,
+            request_options,
+        )
+
+
+class CrmContactAsyncApi:
+    """``crm.contact.*`` methods. Awaitable (``AsyncClient``)."""
+
+    __slots__ = ("_invoker",)
+
+    def __init__(self, invoker: AsyncInvoker) -> None:
+        self._invoker = invoker
+
+    async def add(
+        self,
+        *,
+        fields: models.ContactAddFields | models.ContactAddFieldsDict | Mapping[str, Any],
+        params: models.ContactAddParams | models.ContactAddParamsDict | Unset = UNSET,
+        request_options: RequestOptions | None = None,
+    ) -> int:
+        """Create a New Contact.
+
+        The method `crm.contact.add` creates a new contact. Deprecated: the docs halted its development in
+        favour of crm.item.add (entityTypeId=3); it keeps working and is kept here for the integrations that
+        call it.
+
+        Note: Returns the new contact's ID as a JSON integer. With params.IMPORT=Y the import fields
+        (DATE_CREATE, DATE_MODIFY, CREATED_BY_ID, MODIFY_BY_ID) may be set. The docs' cURL example sends
+        BIRTHDATE as "11.11.2001" (the portal's date format), which the server also accepts. Errors are
+        classic CRM proxy errors: HTTP 400 with "error": "" and the text in error_description.
+
+        Args:
+            fields: ``fields`` — An object in the following format: `{ field_1: value_1, field_2: value_2,
+                ..., field_n: value_n, }` where: `field_n` — field name; `value_n` — field value The list of
+                available fields is described below. An incorrect field in `fields` will be ignored
+            params: ``params`` — An object containing a set of additional parameters. The structure and
+                possible values are described below
+
+        Raises:
+            errors.ContactAccessDeniedError: Access denied. (HTTP 400)
+            errors.ContactDiskQuotaExceededError: Disk resource exhausted (HTTP 400)
+            errors.ContactFieldsNotObjectError: Parameter 'fields' must be array. (HTTP 400)
+            errors.ContactInvalidEmailError: The field "Work e-mail" contains an invalid address (HTTP 400)
+            errors.ContactParamsNotObjectError: Parameter 'params' must be array. (HTTP 400)
+            Any system error of ``b24crm.errors``, RequestValidationError, TransportError.
+
+        Calls ``crm.contact.add``; docs: https://apidocs.bitrix24.com/api-reference/crm/contacts/crm-contact-add
+
+        Deprecated: Bitrix24 has discontinued this method; calling it warns (DeprecationWarning).
+        """
+        return await self._invoker.invoke(
+            _r.CRM_CONTACT_ADD,
+            {
+                "fields": fields,
+                "params": params,
+            },
+            _CRM_CONTACT_ADD,
+            request_options,
+        )
+
+    async def delete(
+        self,
+        *,
+        id: int,
+        request_options: RequestOptions | None = None,
+    ) -> bool:
+        """Delete Contact.
+
+        The method `crm.contact.delete` removes a contact and all associated objects. Deprecated: the docs
+        halted its development in favour of crm.item.delete (entityTypeId=3); it keeps working and is kept
+        here for the integrations that call it.
+
+        Note: The docs give ERROR_CORE "Element not found" for a missing contact. Errors are classic CRM
+        proxy errors: HTTP 400 with "error": "" and the text in error_description.
+
+        Args:
+            id: ``id`` — The identifier of the contact. The identifier can be obtained using the methods
+                `crm.contact.list` or `crm.contact.add`
+
+        Raises:
+            errors.ContactAccessDeniedError: Access denied. (HTTP 400)
+            errors.ContactElementNotFoundError: Element not found (HTTP 400)
+            errors.ContactInvalidIdError: ID is not defined or invalid. (HTTP 400)
+            Any system error of ``b24crm.errors``, RequestValidationError, TransportError.
+
+        Calls ``crm.contact.delete``; docs: https://apidocs.bitrix24.com/api-reference/crm/contacts/crm-contact-delete
+
+        Deprecated: Bitrix24 has discontinued this method; calling it warns (DeprecationWarning).
+        """
+        return await self._invoker.invoke(
+            _r.CRM_CONTACT_DELETE,
+            {
+                "id": id,
+            },
+            _CRM_CONTACT_DELETE,
+            request_options,
+        )
+
+    async def fields(
+        self,
+        *,
+        request_options: RequestOptions | None = None,
+    ) -> dict[str, models.CrmRestFieldDescriptor]:
+        """Get Contact Fields.
+
+        This method returns the description of contact fields, including custom fields. Deprecated: the docs
+        halted its development in favour of crm.item.fields (entityTypeId=3); it keeps working and is kept
+        here for the integrations that call it.
+
+        Note: The docs' page has no error table. Descriptors carry keys beyond the documented ones, all
+        kept.
+
+        Calls ``crm.contact.fields``; docs: https://apidocs.bitrix24.com/api-reference/crm/contacts/crm-contact-fields
+
+        Deprecated: Bitrix24 has discontinued this method; calling it warns (DeprecationWarning).
+        """
+        return await self._invoker.invoke(
+            _r.CRM_CONTACT_FIELDS,
+            {},
+            _CRM_CONTACT_FIELDS,
+            request_options,
+        )
+
+    async def get(
+        self,
+        *,
+        id: int,
+        request_options: RequestOptions | None = None,
+    ) -> models.Contact:
+        """Get Contact by Id.
+
+        The method `crm.contact.get` returns a contact by its identifier. Deprecated: the docs halted its
+        development in favour of crm.item.get (entityTypeId=3); it keeps working and is kept here for the
+        integrations that call it.
+
+        Note: Values arrive as strings ("ID": "43"), unset ones as null (docs/protocol.md#json-quirks).
+        Errors are classic CRM proxy errors: HTTP 400 with "error": "" and the text in error_description.
+
+        Args:
+            id: ``id`` — Identifier of the contact. Can be obtained using the methods `crm.contact.list` or
+                `crm.contact.add`
+
+        Raises:
+            errors.ContactAccessDeniedError: Access denied. (HTTP 400)
+            errors.ContactInvalidIdError: ID is not defined or invalid. (HTTP 400)
+            errors.ContactNotFoundError: Not found (HTTP 400)
+            Any system error of ``b24crm.errors``, RequestValidationError, TransportError.
+
+        Calls ``crm.contact.get``; docs: https://apidocs.bitrix24.com/api-reference/crm/contacts/crm-contact-get
+
+        Deprecated: Bitrix24 has discontinued this method; calling it warns (DeprecationWarning).
+        """
+        return await self._invoker.invoke(
+            _r.CRM_CONTACT_GET,
+            {
+                "id": id,
+            },
+            _CRM_CONTACT_GET,
+            request_options,
+        )
+
+    async def list(
+        self,
+        *,
+        select: Sequence[str] | Unset = UNSET,
+        filter: Mapping[str, Any] | Unset = UNSET,
+        order: Mapping[str, str] | Unset = UNSET,
+        start: int | Unset = UNSET,
+        request_options: RequestOptions | None = None,
+    ) -> Page[models.Contact]:
+        """Get a List of Contacts.
+
+        The method `crm.contact.list` returns a list of contacts based on a filter. It is an implementation
+        of the list method for contacts. Deprecated: the docs halted its development in favour of
+        crm.item.list (entityTypeId=3); it keeps working and is kept here for the integrations that call it.
+
+        Note: Pages of 50 (docs/protocol.md#paging). Count-free bulk reads use order {ID: ASC}, filter
+        {">ID": <last ID>} and start=-1 (https://apidocs.bitrix24.com/settings/performance/huge-data).
+        Multifields are returned only when named in select. Errors are classic CRM proxy errors: HTTP 400
+        with "error": "" and the text in error_description.
+
+        Args:
+            select: ``select`` — A list of fields that should be populated for the contacts in the
+                selection. You can use masks in the selection: `'*'` — to select all fields (excluding custom
+                and multiple fields); `'UF_*'` — to select all custom fields (excluding multiple fields) There
+                is no mask for selecting multiple fields. To select multiple fields, specify the required ones
+                in the selection list (`PHONE`, `EMAIL`, etc.). You can find the list of available fields for
+                selection using the method `crm.contact.fields`. By default, all fields are taken — `'*'` +
+                Custom fields — `'UF_*'`
+            filter: ``filter`` — An object in the format: `{ field_1: value_1, field_2: value_2, ...,
+                field_n: value_n, }` where: `field_n` — the name of the field by which the selection of elements
+                will be filtered; `value_n` — the filter value You can add a prefix to the keys `field_n` to
+                specify the filter operation. Possible prefix values: `>=` — greater than or equal to; `>` —
+                greater than; `<=` — less than or equal to; `<` — less than; `@` — IN, an array is passed as the
+                value; `!@` — NOT IN, an array is passed as the value; `%` — LIKE, substring search. The `%`
+                symbol in the filter value does not need to be passed. The search looks for a substring in any
+                position of the string; `=%` — LIKE, substring search. The `%` symbol needs to be passed in the
+                value. Examples: `"mol%"` — searches for values starting with "mol"; `"%mol"` — searches for
+                values ending with "mol"; `"%mol%"` — searches for values where "mol" can be in any position;
+                `%=` — LIKE (similar to `=%`); `=` — equal, exact match (used by default); `!=` — not equal; `!`
+                — not equal The fields Phone (`PHONE`), Email (`EMAIL`), Website (`WEB`), Messengers (`IM`),
+                Links (`LINK`) are multiple. Filters for these fields only work on exact matches. Additionally,
+                the `LIKE` filter does not work with fields of type `crm_status`, `crm_contact`, `crm_company` —
+                for example, Contact Type (`TYPE_ID`), Salutation (`HONORIFIC`), etc. You can find the list of
+                available fields for filtering using the method `crm.contact.fields`. The `logic` key in the
+                filter is not supported. To use complex logic in the filter, use the method crm.item.list.
+            order: ``order`` — An object in the format: `{ field_1: value_1, field_2: value_2, ..., field_n:
+                value_n, }` where: `field_n` — the name of the field by which the selection of contacts will be
+                sorted; `value_n` — a `string` value equal to: `ASC` — ascending order; `DESC` — descending
+                order You can find the list of available fields for sorting using the method
+                `crm.contact.fields`
+            start: ``start`` — A parameter for managing pagination. The page size of results is always
+                static — 50 records. To select the second page of results, pass the value `50`. To select the
+                third page of results — the value `100`, and so on. The formula for calculating the `start`
+                parameter value: `start = (N-1) * 50`, where `N` — the desired page number
+
+        Raises:
+            errors.ContactAccessDeniedError: Access denied. (HTTP 400)
+            errors.ContactFilterNotObjectError: Parameter 'filter' must be array. (HTTP 400)
+            errors.ContactListFailedError: Failed to get list. General error. (HTTP 400)
+            errors.ContactOrderNotObjectError: Parameter 'order' must be array. (HTTP 400)
+            Any system error of ``b24crm.errors``, RequestValidationError, TransportError.
+
+        Calls ``crm.contact.list``; docs: https://apidocs.bitrix24.com/api-reference/crm/contacts/crm-contact-list
+
+        Deprecated: Bitrix24 has discontinued this method; calling it warns (DeprecationWarning).
+        """
+        return await self._invoker.invoke_page(
+            _r.CRM_CONTACT_LIST,
+            {
+                "select": select,
+                "filter": filter,
+                "order": order,
+                "start": start,
+            },
+            _CRM_CONTACT_LIST,
+            request_options,
+        )
+
+    def iter_all(
+        self,
+        *,
+        select: Sequence[str] | Unset = UNSET,
+        filter: Mapping[str, Any] | Unset = UNSET,
+        order: Mapping[str, str] | Unset = UNSET,
+        limit: int | None = None,
+        progress: Callable[[int], None] | None = None,
+        after_id: int | None = None,
+        request_options: RequestOptions | None = None,
+    ) -> AsyncIterator[models.Contact]:
+        """Every record of ``crm.contact.list``, streamed lazily with count-free chained batches.
+
+        Costs at most ceil(N / 2500) + 1 requests for N records. ``limit`` stops early, ``progress`` is
+        called with the number of records so far, ``after_id`` resumes an interrupted export after
+        that ID (IDs above it in the default ascending order, IDs below it with ``order={"ID": "DESC"}``).
+        Ordering by ID ascending or descending stays count-free; ordering by any other field falls back
+        to counted pages.
+        """
+        return self._invoker.iter_all(
+            _r.CRM_CONTACT_LIST,
+            {
+                "select": select,
+                "filter": filter,
+                "order": order,
+            },
+            _CRM_CONTACT_LIST,
+            limit=limit,
+            progress=progress,
+            after_id=after_id,
+            options=request_options,
+        )
+
+    async def update(
+        self,
+        *,
+        id: int,
+        fields: models.ContactUpdateFields | models.ContactUpdateFieldsDict | Mapping[str, Any],
+        params: models.ContactUpdateParams | models.ContactUpdateParamsDict | Unset = UNSET,
+        request_options: RequestOptions | None = None,
+    ) -> bool:
+        """Update Contact.
+
+        The method `crm.contact.update` updates an existing contact. Deprecated: the docs halted its
+        development in favour of crm.item.update (entityTypeId=3); it keeps working and is kept here for the
+        integrations that call it.
+
+        Note: Not idempotent: multifield values (PHONE, EMAIL, WEB, IM) given without an ID are added as new
+        values on every call (https://apidocs.bitrix24.com/api-reference/crm/contacts/crm-contact-update,
+        Working with Multiple Fields), so a repeated call duplicates them; the runtime therefore never
+        repeats it after it may have run. Only the fields given are changed; unknown keys in fields are
+        ignored. To delete one multifield value pass its ID with DELETE=Y or an empty VALUE. Errors are
+        classic CRM proxy errors: HTTP 400 with "error": "" and the text in error_description.
+
+        Args:
+            id: ``id`` — The identifier of the contact to be changed. The identifier can be obtained using
+                the methods `crm.contact.list` or `crm.contact.add`
+            fields: ``fields`` — An object in the following format: `{ field_1: value_1, field_2: value_2,
+                ..., field_n: value_n, }` where: `field_n` — field name; `value_n` — new field value The list of
+                available fields is described below. An incorrect field in `fields` will be ignored. Only the
+                fields that need to be changed should be passed in `fields`
+            params: ``params`` — An object containing a set of additional parameters. The structure and
+                possible values are described below
+
+        Raises:
+            errors.ContactAccessDeniedError: Access denied. (HTTP 400)
+            errors.ContactDiskQuotaExceededError: Disk resource exhausted (HTTP 400)
+            errors.ContactFieldsNotObjectError: Parameter 'fields' must be array. (HTTP 400)
+            errors.ContactInvalidEmailError: The field "Work e-mail" contains an invalid address (HTTP 400)
+            errors.ContactInvalidIdError: ID is not defined or invalid. (HTTP 400)
+            errors.ContactNotFoundError: Not found (HTTP 400)
+            errors.ContactParamsNotObjectError: Parameter 'params' must be array. (HTTP 400)
+            Any system error of ``b24crm.errors``, RequestValidationError, TransportError.
+
+        Calls ``crm.contact.update``; docs: https://apidocs.bitrix24.com/api-reference/crm/contacts/crm-contact-update
+
+        Deprecated: Bitrix24 has discontinued this method; calling it warns (DeprecationWarning).
+        """
+        return await self._invoker.invoke(
             _r.CRM_CONTACT_UPDATE,
             {
                 "id": id,

@@ -2,13 +2,14 @@
 # change spec/ or codegen/ and run `make generate`.
 """``crm.deal.*``: one class per dot-segment below it, as ``client.crm.deal``.
 
-``*Api`` classes call at once through the client's invoker; ``*BatchApi`` classes mirror them inside
-``client.batch()`` and return handles.
+``*Api`` classes call at once through the client's invoker, ``*AsyncApi`` classes are the same methods
+awaited (``AsyncClient``); ``*BatchApi`` classes mirror them inside ``client.batch()`` (either client's)
+and return handles.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Final
 
 from b24crm import _registry as _r
@@ -16,12 +17,14 @@ from b24crm import models
 from b24crm.runtime.types import UNSET, Decoded, RequestOptions, Unset
 
 if TYPE_CHECKING:
+    from b24crm.runtime.aio import AsyncInvoker
     from b24crm.runtime.batch import BatchHandle, BatchInvoker, BatchRef
     from b24crm.runtime.client import Invoker
     from b24crm.runtime.paging import Page
 
 __all__ = [
     "CrmDealApi",
+    "CrmDealAsyncApi",
     "CrmDealBatchApi",
 ]
 
@@ -346,6 +349,330 @@ class CrmDealApi:
         Deprecated: Bitrix24 has discontinued this method; calling it warns (DeprecationWarning).
         """
         return self._invoker.invoke(
+            _r.CRM_DEAL_UPDATE,
+            {
+                "id": id,
+                "fields": fields,
+                "params": params,
+            },
+            _CRM_DEAL_UPDATE,
+            request_options,
+        )
+
+
+class CrmDealAsyncApi:
+    """``crm.deal.*`` methods. Awaitable (``AsyncClient``)."""
+
+    __slots__ = ("_invoker",)
+
+    def __init__(self, invoker: AsyncInvoker) -> None:
+        self._invoker = invoker
+
+    async def add(
+        self,
+        *,
+        fields: models.DealAddFields | models.DealAddFieldsDict | Mapping[str, Any],
+        params: models.DealAddParams | models.DealAddParamsDict | Unset = UNSET,
+        request_options: RequestOptions | None = None,
+    ) -> int:
+        """Create a New Deal.
+
+        The method `crm.deal.add` creates a new deal. Deprecated: the docs halted its development in favour
+        of crm.item.add (entityTypeId=2); it keeps working and is kept here for the integrations that call
+        it.
+
+        Note: Returns the new deal's ID as a JSON integer. STAGE_ID must be a stage of the deal's funnel
+        (DEAL_STAGE for CATEGORY_ID 0, DEAL_STAGE_<id> otherwise). The docs' cURL examples send FIELDS and
+        PARAMS in upper case; classic CRM methods read a top-level parameter under several spellings
+        (docs/protocol.md#encodings). Errors are classic CRM proxy errors: HTTP 400 with "error": "" and the
+        text in error_description.
+
+        Args:
+            fields: ``fields`` — Object format: `{ field_1: value_1, field_2: value_2, ..., field_n:
+                value_n, }` where: `field_n` — field name; `value_n` — field value The list of available fields
+                is described below
+            params: ``params`` — Object containing an additional set of parameters (detailed description)
+
+        Raises:
+            errors.DealAccessDeniedError: Access denied. (HTTP 400)
+            errors.DealDiskQuotaExceededError: Disk resource exhausted (HTTP 400)
+            errors.DealFieldsNotObjectError: Parameter 'fields' must be array. (HTTP 400)
+            errors.DealInvalidCurrencyError: Invalid value for the "Currency" field (HTTP 400)
+            errors.DealParamsNotObjectError: Parameter 'params' must be array. (HTTP 400)
+            Any system error of ``b24crm.errors``, RequestValidationError, TransportError.
+
+        Calls ``crm.deal.add``; docs: https://apidocs.bitrix24.com/api-reference/crm/deals/crm-deal-add
+
+        Deprecated: Bitrix24 has discontinued this method; calling it warns (DeprecationWarning).
+        """
+        return await self._invoker.invoke(
+            _r.CRM_DEAL_ADD,
+            {
+                "fields": fields,
+                "params": params,
+            },
+            _CRM_DEAL_ADD,
+            request_options,
+        )
+
+    async def delete(
+        self,
+        *,
+        id: int,
+        request_options: RequestOptions | None = None,
+    ) -> bool:
+        """Delete Deal.
+
+        The method `crm.deal.delete` removes a deal and all associated objects. Deprecated: the docs halted
+        its development in favour of crm.item.delete (entityTypeId=2); it keeps working and is kept here for
+        the integrations that call it.
+
+        Note: Deletes the deal with its activities, history and timeline records; objects linked elsewhere
+        only lose the link. Repeating it after success gives "Not found". Errors are classic CRM proxy
+        errors: HTTP 400 with "error": "" and the text in error_description.
+
+        Args:
+            id: ``id`` — The identifier of the deal. The identifier can be obtained using the methods
+                crm.deal.list or crm.deal.add
+
+        Raises:
+            errors.DealAccessDeniedError: Access denied. (HTTP 400)
+            errors.DealInvalidIdError: ID is not defined or invalid. (HTTP 400)
+            errors.DealNotFoundError: Not found (HTTP 400)
+            Any system error of ``b24crm.errors``, RequestValidationError, TransportError.
+
+        Calls ``crm.deal.delete``; docs: https://apidocs.bitrix24.com/api-reference/crm/deals/crm-deal-delete
+
+        Deprecated: Bitrix24 has discontinued this method; calling it warns (DeprecationWarning).
+        """
+        return await self._invoker.invoke(
+            _r.CRM_DEAL_DELETE,
+            {
+                "id": id,
+            },
+            _CRM_DEAL_DELETE,
+            request_options,
+        )
+
+    async def fields(
+        self,
+        *,
+        request_options: RequestOptions | None = None,
+    ) -> dict[str, models.CrmRestFieldDescriptor]:
+        """Get Fields of the Deal.
+
+        The method `crm.deal.fields` returns the description of deal fields, including custom fields. A
+        table with the description of standard fields can be found in the article Fields of Main CRM
+        Entities. Deprecated: the docs halted its development in favour of crm.item.fields (entityTypeId=2);
+        it keeps working and is kept here for the integrations that call it.
+
+        Note: The docs say it "does not return errors". Descriptors carry keys beyond the documented ones
+        (isDeprecated, settings.parentEntityTypeId; listLabel, formLabel, filterLabel and settings for user
+        fields), all kept. CONTACT_IDS is described here although get and list do not return it.
+
+        Calls ``crm.deal.fields``; docs: https://apidocs.bitrix24.com/api-reference/crm/deals/crm-deal-fields
+
+        Deprecated: Bitrix24 has discontinued this method; calling it warns (DeprecationWarning).
+        """
+        return await self._invoker.invoke(
+            _r.CRM_DEAL_FIELDS,
+            {},
+            _CRM_DEAL_FIELDS,
+            request_options,
+        )
+
+    async def get(
+        self,
+        *,
+        id: int,
+        request_options: RequestOptions | None = None,
+    ) -> models.Deal:
+        """Get Deal by Id.
+
+        The method `crm.deal.get` returns a deal by its identifier. Deprecated: the docs halted its
+        development in favour of crm.item.get (entityTypeId=2); it keeps working and is kept here for the
+        integrations that call it.
+
+        Note: Values arrive as strings ("ID": "410", "OPPORTUNITY": "1000000.00"), unset ones as null
+        (docs/protocol.md#json-quirks). Errors are classic CRM proxy errors: HTTP 400 with "error": "" and
+        the text in error_description.
+
+        Args:
+            id: ``id`` — The identifier of the deal. The identifier can be obtained using the methods
+                crm.deal.list or crm.deal.add
+
+        Raises:
+            errors.DealAccessDeniedError: Access denied. (HTTP 400)
+            errors.DealInvalidIdError: ID is not defined or invalid. (HTTP 400)
+            errors.DealNotFoundError: Not found (HTTP 400)
+            Any system error of ``b24crm.errors``, RequestValidationError, TransportError.
+
+        Calls ``crm.deal.get``; docs: https://apidocs.bitrix24.com/api-reference/crm/deals/crm-deal-get
+
+        Deprecated: Bitrix24 has discontinued this method; calling it warns (DeprecationWarning).
+        """
+        return await self._invoker.invoke(
+            _r.CRM_DEAL_GET,
+            {
+                "id": id,
+            },
+            _CRM_DEAL_GET,
+            request_options,
+        )
+
+    async def list(
+        self,
+        *,
+        select: Sequence[str] | Unset = UNSET,
+        filter: Mapping[str, Any] | Unset = UNSET,
+        order: Mapping[str, str] | Unset = UNSET,
+        start: int | Unset = UNSET,
+        request_options: RequestOptions | None = None,
+    ) -> Page[models.Deal]:
+        """Get a List of Deals.
+
+        The method `crm.deal.list` returns a list of deals based on a filter. It is an implementation of the
+        list method for deals. Deprecated: the docs halted its development in favour of crm.item.list
+        (entityTypeId=2); it keeps working and is kept here for the integrations that call it.
+
+        Note: Pages of 50 (docs/protocol.md#paging). Count-free bulk reads use order {ID: ASC}, filter
+        {">ID": <last ID>} and start=-1, as the large-data guide describes for crm.deal.list
+        (https://apidocs.bitrix24.com/settings/performance/huge-data). CONTACT_IDS can be neither selected
+        nor filtered (use crm.item.list). Values arrive as strings (docs/protocol.md#json-quirks). Errors
+        are classic CRM proxy errors: HTTP 400 with "error": "" and the text in error_description.
+
+        Args:
+            select: ``select`` — A list of fields that should be populated for deals in the selection. The
+                following masks can be used in the selection: `'*'` — to select all fields (excluding custom and
+                multiple fields); `'UF_*'` — to select all custom fields (excluding multiple fields) You can
+                find the list of available fields for selection using the method crm.deal.fields. The method
+                does not support the field `CONTACT_IDS`; to get deals with a list of contacts, use the method
+                crm.item.list. By default, all fields are taken — `'*'` + Custom fields — `'UF_*'`
+            filter: ``filter`` — Object format: `{ field_1: value_1, field_2: value_2, ..., field_n:
+                value_n, }` where: `field_n` — the name of the field by which the selection of elements will be
+                filtered; `value_n` — the filter value You can add a prefix to the keys `field_n` to specify the
+                filter operation. Possible prefix values: `>=` — greater than or equal to; `>` — greater than;
+                `<=` — less than or equal to; `<` — less than; `@` — IN, an array is passed as the value; `!@` —
+                NOT IN, an array is passed as the value; `%` — LIKE, substring search. The `%` symbol in the
+                filter value should not be included. The search looks for the substring in any position of the
+                string; `=%` — LIKE, substring search. The `%` symbol should be included in the value. Examples:
+                `"mol%"` — searches for values starting with "mol"; `"%mol"` — searches for values ending with
+                "mol"; `"%mol%"` — searches for values where "mol" can be in any position; `%=` — LIKE (similar
+                to `=%`); `=` — equal, exact match (used by default); `!=` — not equal; `!` — not equal The LIKE
+                filter does not work with fields of type `crm_status`, `crm_contact`, `crm_company` (deal type
+                `TYPE_ID`, stage `STAGE_ID`, etc.). You can find the list of available fields for filtering
+                using the method crm.deal.fields. The filter does not support the field `CONTACT_IDS`; to filter
+                by contacts, use the method crm.item.list
+            order: ``order`` — Object format: `{ field_1: value_1, field_2: value_2, ..., field_n: value_n,
+                }` where: `field_n` — the name of the field by which the selection of deals will be sorted;
+                `value_n` — a `string` value, equal to: `ASC` — ascending sort; `DESC` — descending sort You can
+                find the list of available fields for sorting using the method crm.deal.fields
+            start: ``start`` — This parameter is used to manage pagination. The page size for results is
+                always static — 50 records. To select the second page of results, pass the value `50`. To select
+                the third page of results — the value `100`, and so on. The formula for calculating the `start`
+                parameter value: `start = (N-1) * 50`, where `N` — the desired page number
+
+        Raises:
+            errors.DealAccessDeniedError: Access denied. (HTTP 400)
+            errors.DealFilterNotObjectError: Parameter 'filter' must be array. (HTTP 400)
+            errors.DealListFailedError: Failed to get list. General error. (HTTP 400)
+            errors.DealOrderNotObjectError: Parameter 'order' must be array. (HTTP 400)
+            Any system error of ``b24crm.errors``, RequestValidationError, TransportError.
+
+        Calls ``crm.deal.list``; docs: https://apidocs.bitrix24.com/api-reference/crm/deals/crm-deal-list
+
+        Deprecated: Bitrix24 has discontinued this method; calling it warns (DeprecationWarning).
+        """
+        return await self._invoker.invoke_page(
+            _r.CRM_DEAL_LIST,
+            {
+                "select": select,
+                "filter": filter,
+                "order": order,
+                "start": start,
+            },
+            _CRM_DEAL_LIST,
+            request_options,
+        )
+
+    def iter_all(
+        self,
+        *,
+        select: Sequence[str] | Unset = UNSET,
+        filter: Mapping[str, Any] | Unset = UNSET,
+        order: Mapping[str, str] | Unset = UNSET,
+        limit: int | None = None,
+        progress: Callable[[int], None] | None = None,
+        after_id: int | None = None,
+        request_options: RequestOptions | None = None,
+    ) -> AsyncIterator[models.Deal]:
+        """Every record of ``crm.deal.list``, streamed lazily with count-free chained batches.
+
+        Costs at most ceil(N / 2500) + 1 requests for N records. ``limit`` stops early, ``progress`` is
+        called with the number of records so far, ``after_id`` resumes an interrupted export after
+        that ID (IDs above it in the default ascending order, IDs below it with ``order={"ID": "DESC"}``).
+        Ordering by ID ascending or descending stays count-free; ordering by any other field falls back
+        to counted pages.
+        """
+        return self._invoker.iter_all(
+            _r.CRM_DEAL_LIST,
+            {
+                "select": select,
+                "filter": filter,
+                "order": order,
+            },
+            _CRM_DEAL_LIST,
+            limit=limit,
+            progress=progress,
+            after_id=after_id,
+            options=request_options,
+        )
+
+    async def update(
+        self,
+        *,
+        id: int,
+        fields: models.DealUpdateFields | models.DealUpdateFieldsDict | Mapping[str, Any],
+        params: models.DealUpdateParams | models.DealUpdateParamsDict | Unset = UNSET,
+        request_options: RequestOptions | None = None,
+    ) -> bool:
+        """Update Deal.
+
+        The method `crm.deal.update` updates an existing deal. Deprecated: the docs halted its development
+        in favour of crm.item.update (entityTypeId=2); it keeps working and is kept here for the
+        integrations that call it.
+
+        Note: Idempotent: a deal has no multifields, CONTACT_IDS replaces the whole list and every other
+        field is set to the value given, so sending the same update twice leaves the deal as sending it once
+        and answers true both times; the runtime may repeat it after a timeout. Only the fields given are
+        changed; "an incorrect field in fields will be ignored" (Method Parameters, fields); to move a deal
+        to another funnel use crm.item.update. Errors are classic CRM proxy errors: HTTP 400 with "error":
+        "" and the text in error_description.
+
+        Args:
+            id: ``id`` — The identifier of the deal. The identifier can be obtained using the methods
+                crm.deal.list or crm.deal.add
+            fields: ``fields`` — An object in the following format: `{ field_1: value_1, field_2: value_2,
+                ..., field_n: value_n, }` where: `field_n` — the name of the field; `value_n` — the new value of
+                the field The list of available fields is described below. An incorrect field in `fields` will
+                be ignored. Only those fields that need to be changed should be passed in `fields`.
+            params: ``params`` — A set of additional parameters (detailed description)
+
+        Raises:
+            errors.DealAccessDeniedError: Access denied. (HTTP 400)
+            errors.DealDiskQuotaExceededError: Disk resource exhausted (HTTP 400)
+            errors.DealFieldsNotObjectError: Parameter 'fields' must be array. (HTTP 400)
+            errors.DealInvalidCurrencyError: Invalid value for the "Currency" field (HTTP 400)
+            errors.DealInvalidIdError: ID is not defined or invalid. (HTTP 400)
+            errors.DealNotFoundError: Not found (HTTP 400)
+            errors.DealParamsNotObjectError: Parameter 'params' must be array. (HTTP 400)
+            Any system error of ``b24crm.errors``, RequestValidationError, TransportError.
+
+        Calls ``crm.deal.update``; docs: https://apidocs.bitrix24.com/api-reference/crm/deals/crm-deal-update
+
+        Deprecated: Bitrix24 has discontinued this method; calling it warns (DeprecationWarning).
+        """
+        return await self._invoker.invoke(
             _r.CRM_DEAL_UPDATE,
             {
                 "id": id,

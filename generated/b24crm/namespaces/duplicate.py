@@ -2,8 +2,9 @@
 # change spec/ or codegen/ and run `make generate`.
 """``crm.duplicate.*``: one class per dot-segment below it, as ``client.crm.duplicate``.
 
-``*Api`` classes call at once through the client's invoker; ``*BatchApi`` classes mirror them inside
-``client.batch()`` and return handles.
+``*Api`` classes call at once through the client's invoker, ``*AsyncApi`` classes are the same methods
+awaited (``AsyncClient``); ``*BatchApi`` classes mirror them inside ``client.batch()`` (either client's)
+and return handles.
 """
 
 from __future__ import annotations
@@ -16,13 +17,16 @@ from b24crm import enums, models
 from b24crm.runtime.types import UNSET, Decoded, RequestOptions, Unset
 
 if TYPE_CHECKING:
+    from b24crm.runtime.aio import AsyncInvoker
     from b24crm.runtime.batch import BatchHandle, BatchInvoker, BatchRef
     from b24crm.runtime.client import Invoker
 
 __all__ = [
     "CrmDuplicateApi",
+    "CrmDuplicateAsyncApi",
     "CrmDuplicateBatchApi",
     "CrmDuplicateVolatileTypeApi",
+    "CrmDuplicateVolatileTypeAsyncApi",
     "CrmDuplicateVolatileTypeBatchApi",
 ]
 
@@ -79,6 +83,61 @@ class CrmDuplicateApi:
         Calls ``crm.duplicate.findbycomm``; docs: https://apidocs.bitrix24.com/api-reference/crm/duplicates/crm-duplicate-find-by-comm
         """
         return self._invoker.invoke(
+            _r.CRM_DUPLICATE_FINDBYCOMM,
+            {
+                "type": type,
+                "values": values,
+                "entity_type": entity_type,
+            },
+            _CRM_DUPLICATE_FINDBYCOMM,
+            request_options,
+        )
+
+
+class CrmDuplicateAsyncApi:
+    """``crm.duplicate.*`` methods. Awaitable (``AsyncClient``)."""
+
+    __slots__ = ("_invoker",)
+
+    def __init__(self, invoker: AsyncInvoker) -> None:
+        self._invoker = invoker
+
+    @property
+    def volatile_type(self) -> CrmDuplicateVolatileTypeAsyncApi:
+        return CrmDuplicateVolatileTypeAsyncApi(self._invoker)
+
+    async def findbycomm(
+        self,
+        *,
+        type: enums.CommunicationType | str,
+        values: Sequence[str],
+        entity_type: enums.DuplicateEntityType | str | Unset = UNSET,
+        request_options: RequestOptions | None = None,
+    ) -> models.DuplicateFindbycommResult:
+        """Get leads, contacts, and companies with matching data.
+
+        Returns the identifiers of leads, contacts, and companies that contain phone numbers or email
+        addresses from a specified list. The search does not consider the phone extension.
+
+        Args:
+            type: ``type`` — Type of communication
+            values: ``values`` — Array of emails or phone numbers. Maximum number of values — 20. Emails are
+                trimmed and lower-cased, phones are reduced to digits; the phone extension is not considered.
+            entity_type: ``entity_type`` — Type of object. If not specified — the search is performed across
+                all three types
+
+        Raises:
+            errors.DuplicateAccessDeniedError: Access denied. (HTTP 400)
+            errors.DuplicateDealNotSupportedError: Deal is not supported in current context. (HTTP 400)
+            errors.DuplicateTypeNotDefinedError: Communication type is not defined. (HTTP 400)
+            errors.DuplicateTypeNotSupportedError: Communication type '{type}' is not supported in current
+                context. (HTTP 400)
+            errors.DuplicateValuesNotDefinedError: Communication values is not defined. (HTTP 400)
+            Any system error of ``b24crm.errors``, RequestValidationError, TransportError.
+
+        Calls ``crm.duplicate.findbycomm``; docs: https://apidocs.bitrix24.com/api-reference/crm/duplicates/crm-duplicate-find-by-comm
+        """
+        return await self._invoker.invoke(
             _r.CRM_DUPLICATE_FINDBYCOMM,
             {
                 "type": type,
@@ -239,6 +298,133 @@ class CrmDuplicateVolatileTypeApi:
         Calls ``crm.duplicate.volatileType.unregister``; docs: https://apidocs.bitrix24.com/api-reference/crm/duplicates/volatile-type/crm-duplicate-volatile-type-unregister
         """
         return self._invoker.invoke(
+            _r.CRM_DUPLICATE_VOLATILE_TYPE_UNREGISTER,
+            {
+                "id": id,
+            },
+            _CRM_DUPLICATE_VOLATILE_TYPE_UNREGISTER,
+            request_options,
+        )
+
+
+class CrmDuplicateVolatileTypeAsyncApi:
+    """``crm.duplicate.volatileType.*`` methods. Awaitable (``AsyncClient``)."""
+
+    __slots__ = ("_invoker",)
+
+    def __init__(self, invoker: AsyncInvoker) -> None:
+        self._invoker = invoker
+
+    async def fields(
+        self,
+        *,
+        entity_type_id: enums.VolatileTypeEntityType | int | Unset = UNSET,
+        request_options: RequestOptions | None = None,
+    ) -> list[models.VolatileTypeField]:
+        """Get a list of fields for duplicate search.
+
+        Returns a list of standard and custom fields that can be used for finding duplicates in leads,
+        contacts, and companies.
+
+        Note: The documented response example is invalid JSON: it ends the result list with `, // ... other
+        fields ...`. The example here drops that comma and comment ("Response Handling" section) and keeps
+        the three listed fields.
+
+        Args:
+            entity_type_id: ``entityTypeId`` — Identifier of the object type. If not specified, fields for
+                all types will be returned
+
+        Calls ``crm.duplicate.volatileType.fields``; docs: https://apidocs.bitrix24.com/api-reference/crm/duplicates/volatile-type/crm-duplicate-volatile-type-fields
+        """
+        return await self._invoker.invoke(
+            _r.CRM_DUPLICATE_VOLATILE_TYPE_FIELDS,
+            {
+                "entityTypeId": entity_type_id,
+            },
+            _CRM_DUPLICATE_VOLATILE_TYPE_FIELDS,
+            request_options,
+        )
+
+    async def list(
+        self,
+        *,
+        request_options: RequestOptions | None = None,
+    ) -> list[models.VolatileTypeRecord]:
+        """Get a list of custom fields involved in duplicate search.
+
+        Returns a list of custom fields that are already being used for duplicate searches in leads,
+        contacts, and companies. No parameters.
+
+        Calls ``crm.duplicate.volatileType.list``; docs: https://apidocs.bitrix24.com/api-reference/crm/duplicates/volatile-type/crm-duplicate-volatile-type-list
+        """
+        return await self._invoker.invoke(
+            _r.CRM_DUPLICATE_VOLATILE_TYPE_LIST,
+            {},
+            _CRM_DUPLICATE_VOLATILE_TYPE_LIST,
+            request_options,
+        )
+
+    async def register(
+        self,
+        *,
+        entity_type_id: enums.VolatileTypeEntityType | int,
+        field_code: str,
+        request_options: RequestOptions | None = None,
+    ) -> models.VolatileTypeRegisterResult:
+        """Add field to duplicate search.
+
+        Adds a field to the duplicate search functionality in leads, contacts, or companies. A total of 7
+        custom fields can be registered for duplicate searches (all object types together); one more gives
+        MAX_TYPES_COUNT_EXCEEDED.
+
+        Note: Registering a field that is already registered returns the existing record id instead of an
+        error (server source yuliai/bitrix-modules crm/lib/controller/duplicate/volatiletype.php; not
+        covered by docs/protocol.md); the call is still not idempotent because a new registration takes a
+        free slot.
+
+        Args:
+            entity_type_id: ``entityTypeId`` — Identifier for the object type
+            field_code: ``fieldCode`` — The code of the field to be added to the duplicate search, e.g.
+                TITLE, RQ.DE.NAME, UF_CRM_1750854801. Available fields: crm.duplicate.volatileType.fields
+
+        Raises:
+            errors.VolatileTypeFieldNotFoundError: Field not found (HTTP 400)
+            errors.VolatileTypeMaxTypesCountExceededError: There is already a maximum number of volatile
+                types (HTTP 400)
+            Any system error of ``b24crm.errors``, RequestValidationError, TransportError.
+
+        Calls ``crm.duplicate.volatileType.register``; docs: https://apidocs.bitrix24.com/api-reference/crm/duplicates/volatile-type/crm-duplicate-volatile-type-register
+        """
+        return await self._invoker.invoke(
+            _r.CRM_DUPLICATE_VOLATILE_TYPE_REGISTER,
+            {
+                "entityTypeId": entity_type_id,
+                "fieldCode": field_code,
+            },
+            _CRM_DUPLICATE_VOLATILE_TYPE_REGISTER,
+            request_options,
+        )
+
+    async def unregister(
+        self,
+        *,
+        id: int,
+        request_options: RequestOptions | None = None,
+    ) -> bool:
+        """Remove field from duplicate search.
+
+        Removes a custom field from the duplicate search.
+
+        Args:
+            id: ``id`` — Identifier of the field record to be removed (from crm.duplicate.volatileType.list)
+
+        Raises:
+            errors.VolatileTypeNotAssignedError: This type is not assigned (HTTP 400)
+            Any system error of ``b24crm.errors``, RequestValidationError, TransportError.
+
+        Calls ``crm.duplicate.volatileType.unregister``; docs: https://apidocs.bitrix24.com/api-reference/crm/duplicates/volatile-type/crm-duplicate-volatile-type-unregister
+        """
+        return await self._invoker.invoke(
             _r.CRM_DUPLICATE_VOLATILE_TYPE_UNREGISTER,
             {
                 "id": id,

@@ -2,8 +2,9 @@
 # change spec/ or codegen/ and run `make generate`.
 """``crm.entity.*``: one class per dot-segment below it, as ``client.crm.entity``.
 
-``*Api`` classes call at once through the client's invoker; ``*BatchApi`` classes mirror them inside
-``client.batch()`` and return handles.
+``*Api`` classes call at once through the client's invoker, ``*AsyncApi`` classes are the same methods
+awaited (``AsyncClient``); ``*BatchApi`` classes mirror them inside ``client.batch()`` (either client's)
+and return handles.
 """
 
 from __future__ import annotations
@@ -15,11 +16,13 @@ from b24crm import models
 from b24crm.runtime.types import Decoded, RequestOptions
 
 if TYPE_CHECKING:
+    from b24crm.runtime.aio import AsyncInvoker
     from b24crm.runtime.batch import BatchHandle, BatchInvoker, BatchRef
     from b24crm.runtime.client import Invoker
 
 __all__ = [
     "CrmEntityApi",
+    "CrmEntityAsyncApi",
     "CrmEntityBatchApi",
 ]
 
@@ -70,6 +73,59 @@ class CrmEntityApi:
         Calls ``crm.entity.mergeBatch``; docs: https://apidocs.bitrix24.com/api-reference/crm/duplicates/crm-entity-merge-batch
         """
         return self._invoker.invoke(
+            _r.CRM_ENTITY_MERGE_BATCH,
+            {
+                "params": params,
+            },
+            _CRM_ENTITY_MERGE_BATCH,
+            request_options,
+        )
+
+
+class CrmEntityAsyncApi:
+    """``crm.entity.*`` methods. Awaitable (``AsyncClient``)."""
+
+    __slots__ = ("_invoker",)
+
+    def __init__(self, invoker: AsyncInvoker) -> None:
+        self._invoker = invoker
+
+    async def merge_batch(
+        self,
+        *,
+        params: models.MergeBatchParams | models.MergeBatchParamsDict,
+        request_options: RequestOptions | None = None,
+    ) -> models.MergeBatchResult:
+        """Merge duplicates.
+
+        Merges multiple entities of the same type into one. The main entity is the one whose ID is first in
+        entityIds; information from the others is transferred to it and they are deleted after a successful
+        merge. Differing field values give STATUS CONFLICT.
+
+        Note: The page says "administrator"; the duplicates overview ("Overview of Methods" section) says
+        any user with permission to modify and delete CRM elements, and the server checks non-admins (root:
+        read+update, others: read+delete) (docs/protocol.md#crm-duplicates). Entities of one type only; on
+        CONFLICT continue in the UI (/crm/<type>/merge/?id=1,2,3, /crm/type/<id>/merge/?id[]=1&id[]=2).
+
+        Args:
+            params: ``params`` — Object containing the entities to merge
+
+        Raises:
+            errors.MergeAccessDeniedError: Access denied. (HTTP 400)
+            errors.MergeEntityTypeIdRequiredError: The parameter entityTypeId is required. (HTTP 400)
+            errors.MergeEntityTypeNotSupportedError: Entity type {entityTypeName} is not supported (HTTP
+                400)
+            errors.MergeFeatureRestrictionError: CRM_FEATURE_RESTRICTION_ERROR (HTTP 400)
+            errors.MergeNoValidEntityIdsError: The parameter entityIds does not contains valid elements.
+                (HTTP 400)
+            errors.MergeOwnerNotFoundError: Owner was not found (HTTP 400)
+            errors.MergeTooFewEntityIdsError: The parameter entityIds must contains at least two elements.
+                (HTTP 400)
+            Any system error of ``b24crm.errors``, RequestValidationError, TransportError.
+
+        Calls ``crm.entity.mergeBatch``; docs: https://apidocs.bitrix24.com/api-reference/crm/duplicates/crm-entity-merge-batch
+        """
+        return await self._invoker.invoke(
             _r.CRM_ENTITY_MERGE_BATCH,
             {
                 "params": params,

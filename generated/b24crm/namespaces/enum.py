@@ -2,8 +2,9 @@
 # change spec/ or codegen/ and run `make generate`.
 """``crm.enum.*``: one class per dot-segment below it, as ``client.crm.enum``.
 
-``*Api`` classes call at once through the client's invoker; ``*BatchApi`` classes mirror them inside
-``client.batch()`` and return handles.
+``*Api`` classes call at once through the client's invoker, ``*AsyncApi`` classes are the same methods
+awaited (``AsyncClient``); ``*BatchApi`` classes mirror them inside ``client.batch()`` (either client's)
+and return handles.
 """
 
 from __future__ import annotations
@@ -15,13 +16,16 @@ from b24crm import models
 from b24crm.runtime.types import Decoded, RequestOptions
 
 if TYPE_CHECKING:
+    from b24crm.runtime.aio import AsyncInvoker
     from b24crm.runtime.batch import BatchHandle, BatchInvoker
     from b24crm.runtime.client import Invoker
 
 __all__ = [
     "CrmEnumApi",
+    "CrmEnumAsyncApi",
     "CrmEnumBatchApi",
     "CrmEnumSettingsApi",
+    "CrmEnumSettingsAsyncApi",
     "CrmEnumSettingsBatchApi",
 ]
 
@@ -292,6 +296,260 @@ class CrmEnumApi:
         )
 
 
+class CrmEnumAsyncApi:
+    """``crm.enum.*`` methods. Awaitable (``AsyncClient``)."""
+
+    __slots__ = ("_invoker",)
+
+    def __init__(self, invoker: AsyncInvoker) -> None:
+        self._invoker = invoker
+
+    @property
+    def settings(self) -> CrmEnumSettingsAsyncApi:
+        return CrmEnumSettingsAsyncApi(self._invoker)
+
+    async def activitydirection(
+        self,
+        *,
+        request_options: RequestOptions | None = None,
+    ) -> list[models.EnumItem]:
+        """Get activity direction enumeration elements.
+
+        Method development has been discontinued: it continues to function, but it is related to the
+        deprecated crm.activity.* methods; use crm.activity.todo.* instead. Returns activity directions for
+        the DIRECTION field of deals, e-mails, and calls: 0 (empty), 1 Incoming, 2 Outgoing. No parameters.
+
+        Note: The first element is ID 0 with NAME "" (docs example; docs/protocol.md#crm-enums). NAME is a
+        localized text.
+
+        Calls ``crm.enum.activitydirection``; docs: https://apidocs.bitrix24.com/api-reference/crm/auxiliary/enum/outdated/crm-enum-activity-direction
+
+        Deprecated: Bitrix24 has discontinued this method; calling it warns (DeprecationWarning).
+        """
+        return await self._invoker.invoke(
+            _r.CRM_ENUM_ACTIVITYDIRECTION,
+            {},
+            _CRM_ENUM_ACTIVITYDIRECTION,
+            request_options,
+        )
+
+    async def activitynotifytype(
+        self,
+        *,
+        request_options: RequestOptions | None = None,
+    ) -> list[models.EnumItem]:
+        """Get enumeration items "Activity Notification Type".
+
+        Method development has been discontinued: it continues to function, but it is related to the
+        deprecated crm.activity.* methods; use crm.activity.todo.* instead. Returns notification types for
+        the NOTIFY_TYPE field of meetings and calls: 0 (empty), 1 min., 2 hr., 3 day. No parameters.
+
+        Note: NAME is a localized text: the docs example and docs/protocol.md#crm-enums word the same IDs
+        differently (1 "min." / "Min", 2 "hr." / "Hour", 3 "day." / "Day"). The first element is ID 0 with
+        NAME "" (docs example; docs/protocol.md#crm-enums).
+
+        Calls ``crm.enum.activitynotifytype``; docs: https://apidocs.bitrix24.com/api-reference/crm/auxiliary/enum/outdated/crm-enum-activity-notify-type
+
+        Deprecated: Bitrix24 has discontinued this method; calling it warns (DeprecationWarning).
+        """
+        return await self._invoker.invoke(
+            _r.CRM_ENUM_ACTIVITYNOTIFYTYPE,
+            {},
+            _CRM_ENUM_ACTIVITYNOTIFYTYPE,
+            request_options,
+        )
+
+    async def activitypriority(
+        self,
+        *,
+        request_options: RequestOptions | None = None,
+    ) -> list[models.EnumItem]:
+        """Get the enumeration items "Activity Priorities".
+
+        Method development has been discontinued: it continues to function, but it is related to the
+        deprecated crm.activity.* methods; use crm.activity.todo.* instead. Returns a list of priorities for
+        the PRIORITY field of activities: 0 (empty / none), 1 low, 2 medium, 3 high. No parameters.
+
+        Note: NAME is a localized text: the docs example and docs/protocol.md#crm-enums word the same IDs
+        differently (0 "" / "None", 1 "low" / "Low"). The docs example shows ID 0 with NAME "".
+
+        Calls ``crm.enum.activitypriority``; docs: https://apidocs.bitrix24.com/api-reference/crm/auxiliary/enum/outdated/crm-enum-activity-priority
+
+        Deprecated: Bitrix24 has discontinued this method; calling it warns (DeprecationWarning).
+        """
+        return await self._invoker.invoke(
+            _r.CRM_ENUM_ACTIVITYPRIORITY,
+            {},
+            _CRM_ENUM_ACTIVITYPRIORITY,
+            request_options,
+        )
+
+    async def activitystatus(
+        self,
+        *,
+        request_options: RequestOptions | None = None,
+    ) -> list[models.EnumItem]:
+        """Get enumeration items "Status".
+
+        Method development has been discontinued: it continues to function, but it is related to the
+        deprecated crm.activity.* methods; use crm.activity.todo.* instead. Returns a list of statuses for
+        the STATUS field: 0 (empty), 1 Pending, 2 Completed, 3 Automatically completed. No parameters.
+
+        Note: NAME is a localized text: the docs example and docs/protocol.md#crm-enums word the same IDs
+        differently (1 "Pending" / "Waiting", 3 "Automatically completed" / "AutoCompleted"). The first
+        element is ID 0 with NAME "" (docs example; docs/protocol.md#crm-enums).
+
+        Calls ``crm.enum.activitystatus``; docs: https://apidocs.bitrix24.com/api-reference/crm/auxiliary/enum/outdated/crm-enum-activity-status
+
+        Deprecated: Bitrix24 has discontinued this method; calling it warns (DeprecationWarning).
+        """
+        return await self._invoker.invoke(
+            _r.CRM_ENUM_ACTIVITYSTATUS,
+            {},
+            _CRM_ENUM_ACTIVITYSTATUS,
+            request_options,
+        )
+
+    async def activitytype(
+        self,
+        *,
+        request_options: RequestOptions | None = None,
+    ) -> list[models.EnumItem]:
+        """Get enumeration items "Types of activities".
+
+        Method development has been discontinued: it continues to function, but it is related to the
+        deprecated crm.activity.* methods; use crm.activity.todo.* instead. Returns a list of types for the
+        TYPE_ID field of activities: 0 (empty), 1 Meeting, 2 Call, 3 Task, 4 E-mail, 5 Action, 6 Custom
+        Action. No parameters.
+
+        Note: NAME is a localized text: the docs example and docs/protocol.md#crm-enums word the same IDs
+        differently (4 "E-mail" / "Email", 5 "Action" / "Activity", 6 "Custom Action" / "Provider"). The
+        first element is ID 0 with NAME "" (docs example; docs/protocol.md#crm-enums).
+
+        Calls ``crm.enum.activitytype``; docs: https://apidocs.bitrix24.com/api-reference/crm/auxiliary/enum/outdated/crm-enum-activity-type
+
+        Deprecated: Bitrix24 has discontinued this method; calling it warns (DeprecationWarning).
+        """
+        return await self._invoker.invoke(
+            _r.CRM_ENUM_ACTIVITYTYPE,
+            {},
+            _CRM_ENUM_ACTIVITYTYPE,
+            request_options,
+        )
+
+    async def addresstype(
+        self,
+        *,
+        request_options: RequestOptions | None = None,
+    ) -> list[models.EnumItem]:
+        """Get address types.
+
+        Returns a list of address types. Use the ID of the address type as the value for the TYPE_ID
+        parameter in the methods crm.address.*. Example IDs: 1 Actual Address, 4 Registration Address, 6
+        Legal Address, 8 Correspondence Address, 9 Beneficiary Address, 11 Delivery Address. No parameters.
+
+        Calls ``crm.enum.addresstype``; docs: https://apidocs.bitrix24.com/api-reference/crm/auxiliary/enum/crm-enum-address-type
+        """
+        return await self._invoker.invoke(
+            _r.CRM_ENUM_ADDRESSTYPE,
+            {},
+            _CRM_ENUM_ADDRESSTYPE,
+            request_options,
+        )
+
+    async def contenttype(
+        self,
+        *,
+        request_options: RequestOptions | None = None,
+    ) -> list[models.EnumItem]:
+        """Get enumeration items "Description Type".
+
+        Method development has been discontinued: it continues to function, but it is related to the
+        deprecated crm.activity.* methods; use crm.activity.todo.* instead. Returns description types for
+        the DESCRIPTION_TYPE field: 0 (empty), 1 Plain text, 2 bbCode, 3 HTML. No parameters.
+
+        Note: The first element is ID 0 with NAME "" (docs example; docs/protocol.md#crm-enums). NAME is a
+        localized text.
+
+        Calls ``crm.enum.contenttype``; docs: https://apidocs.bitrix24.com/api-reference/crm/auxiliary/enum/outdated/crm-enum-content-type
+
+        Deprecated: Bitrix24 has discontinued this method; calling it warns (DeprecationWarning).
+        """
+        return await self._invoker.invoke(
+            _r.CRM_ENUM_CONTENTTYPE,
+            {},
+            _CRM_ENUM_CONTENTTYPE,
+            request_options,
+        )
+
+    async def fields(
+        self,
+        *,
+        request_options: RequestOptions | None = None,
+    ) -> models.EnumFieldsResult:
+        """Get fields of CRM enumeration elements.
+
+        Returns information about the fields of enumeration elements. No parameters.
+
+        Note: The docs heading carries leftover HTML (`<code class="yfm-clipboard-inline-code"
+        …>crm.enum.fields</code>`); the method name is crm.enum.fields.
+
+        Calls ``crm.enum.fields``; docs: https://apidocs.bitrix24.com/api-reference/crm/auxiliary/enum/crm-enum-fields
+        """
+        return await self._invoker.invoke(
+            _r.CRM_ENUM_FIELDS,
+            {},
+            _CRM_ENUM_FIELDS,
+            request_options,
+        )
+
+    async def getorderownertypes(
+        self,
+        *,
+        request_options: RequestOptions | None = None,
+    ) -> list[models.EnumOrderOwnerType]:
+        """Get object types for order binding.
+
+        Returns a list of object types to which an order can be bound. Use the id of the object type as the
+        value for the ownerTypeId parameter in the methods crm.orderentity.*. Currently an order can only be
+        bound to a deal. No parameters.
+
+        Calls ``crm.enum.getorderownertypes``; docs: https://apidocs.bitrix24.com/api-reference/crm/auxiliary/enum/crm-enum-get-order-owner-types
+        """
+        return await self._invoker.invoke(
+            _r.CRM_ENUM_GETORDEROWNERTYPES,
+            {},
+            _CRM_ENUM_GETORDEROWNERTYPES,
+            request_options,
+        )
+
+    async def ownertype(
+        self,
+        *,
+        request_options: RequestOptions | None = None,
+    ) -> list[models.EnumItem]:
+        """Get CRM object types.
+
+        Returns the identifiers of CRM object types and SPA. Use the ID of the object type as the value for
+        the entityTypeId parameter in the methods crm.item.*, crm.activity.*. Known IDs: 1 LEAD (L), 2 DEAL
+        (D), 3 CONTACT (C), 4 COMPANY (CO), 5 INVOICE (old version, I), 7 QUOTE (Q), 8 REQUISITE (RQ), 31
+        SMART_INVOICE (SI), 36 SMART_DOCUMENT (DO), 39 SMART_B2E_DOC (SBD); SPAs appear as DYNAMIC_<id> /
+        T<hex id>. SPA identifiers are unique per Bitrix24 and differ from the example. No parameters.
+
+        Note: A second copy of this page (in the rendered page snapshot the spec was first transcribed from)
+        lacks the type columns of the Returned Data tables and the status/code cells of the system error
+        table, and adds an MCP-server note; its example is identical. This transcription follows 003.
+
+        Calls ``crm.enum.ownertype``; docs: https://apidocs.bitrix24.com/api-reference/crm/auxiliary/enum/crm-enum-owner-type
+        """
+        return await self._invoker.invoke(
+            _r.CRM_ENUM_OWNERTYPE,
+            {},
+            _CRM_ENUM_OWNERTYPE,
+            request_options,
+        )
+
+
 class CrmEnumBatchApi:
     """``crm.enum.*`` methods. Inside a batch: each call records a command and returns its handle."""
 
@@ -426,6 +684,34 @@ class CrmEnumSettingsApi:
         Calls ``crm.enum.settings.mode``; docs: https://apidocs.bitrix24.com/api-reference/crm/auxiliary/enum/crm-enum-settings-mode
         """
         return self._invoker.invoke(
+            _r.CRM_ENUM_SETTINGS_MODE,
+            {},
+            _CRM_ENUM_SETTINGS_MODE,
+            request_options,
+        )
+
+
+class CrmEnumSettingsAsyncApi:
+    """``crm.enum.settings.*`` methods. Awaitable (``AsyncClient``)."""
+
+    __slots__ = ("_invoker",)
+
+    def __init__(self, invoker: AsyncInvoker) -> None:
+        self._invoker = invoker
+
+    async def mode(
+        self,
+        *,
+        request_options: RequestOptions | None = None,
+    ) -> list[models.EnumItem]:
+        """Get description of CRM operation modes.
+
+        Returns a list of CRM operation modes: 1 Classic CRM, 2 Simple CRM. Use it to decode the value
+        returned by crm.settings.mode.get. No parameters.
+
+        Calls ``crm.enum.settings.mode``; docs: https://apidocs.bitrix24.com/api-reference/crm/auxiliary/enum/crm-enum-settings-mode
+        """
+        return await self._invoker.invoke(
             _r.CRM_ENUM_SETTINGS_MODE,
             {},
             _CRM_ENUM_SETTINGS_MODE,

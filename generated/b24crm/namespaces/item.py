@@ -2,13 +2,14 @@
 # change spec/ or codegen/ and run `make generate`.
 """``crm.item.*``: one class per dot-segment below it, as ``client.crm.item``.
 
-``*Api`` classes call at once through the client's invoker; ``*BatchApi`` classes mirror them inside
-``client.batch()`` and return handles.
+``*Api`` classes call at once through the client's invoker, ``*AsyncApi`` classes are the same methods
+awaited (``AsyncClient``); ``*BatchApi`` classes mirror them inside ``client.batch()`` (either client's)
+and return handles.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Final
 
 from b24crm import _registry as _r
@@ -16,12 +17,14 @@ from b24crm import enums, models
 from b24crm.runtime.types import UNSET, Decoded, RequestOptions, Unset
 
 if TYPE_CHECKING:
+    from b24crm.runtime.aio import AsyncInvoker
     from b24crm.runtime.batch import BatchHandle, BatchInvoker, BatchRef
     from b24crm.runtime.client import Invoker
     from b24crm.runtime.paging import Page
 
 __all__ = [
     "CrmItemApi",
+    "CrmItemAsyncApi",
     "CrmItemBatchApi",
 ]
 
@@ -384,6 +387,369 @@ class CrmItemApi:
         Calls ``crm.item.update``; docs: https://apidocs.bitrix24.com/api-reference/crm/universal/crm-item-update
         """
         return self._invoker.invoke(
+            _r.CRM_ITEM_UPDATE,
+            {
+                "entityTypeId": entity_type_id,
+                "id": id,
+                "fields": fields,
+                "useOriginalUfNames": use_original_uf_names,
+            },
+            _CRM_ITEM_UPDATE,
+            request_options,
+        )
+
+
+class CrmItemAsyncApi:
+    """``crm.item.*`` methods. Awaitable (``AsyncClient``)."""
+
+    __slots__ = ("_invoker",)
+
+    def __init__(self, invoker: AsyncInvoker) -> None:
+        self._invoker = invoker
+
+    async def add(
+        self,
+        *,
+        entity_type_id: int,
+        fields: models.ItemAddFields | models.ItemAddFieldsDict | Mapping[str, Any],
+        use_original_uf_names: bool | Unset = UNSET,
+        request_options: RequestOptions | None = None,
+    ) -> models.ItemResult:
+        """Create a New CRM Item crm.item.add.
+
+        Universal method for creating CRM objects of any type (leads, deals, contacts, companies, estimates,
+        invoices, smart-process items) by entityTypeId. Access permissions, required and stage-dependent
+        required fields and field values are checked, defaults are assigned and automation rules run after
+        saving.
+
+        Note: A D7 controller: values are typed (ints, floats, ISO-8601 times, "Y"/"N" flags) and the
+        created item comes back wrapped as {"item": {...}} with every field of its type ("Disabled fields
+        always return null"). "An incorrect field in fields will be ignored"
+        (https://apidocs.bitrix24.com/api-reference/crm/universal/crm-item-add). The docs' request example
+        sends "isReccurring" (sic) and "formatDate(monthAgo)" placeholders; the response example shows
+        isRecurring "N" and real dates. Not for old invoices (entityTypeId 5):
+        https://apidocs.bitrix24.com/api-reference/crm/universal/index.
+
+        Args:
+            entity_type_id: ``entityTypeId`` — System or custom type identifier of the item to create: 1
+                lead, 2 deal, 3 contact, 4 company, 7 estimate, 31 invoice, or a smart-process type
+                (crm.type.list gives its entityTypeId).
+            fields: ``fields`` — Field values of the new item, {field_n: value_n}; each type has its own set
+                of fields; an incorrect field is ignored.
+            use_original_uf_names: ``useOriginalUfNames`` — Format of custom field names in the request and
+                response: Y original names (UF_CRM_2_1639669411830), N camelCase (ufCrm2_1639669411830). Default
+                N.
+
+        Raises:
+            errors.CrmEntityTypeNotSupportedError: Entity type <entityTypeName> is not supported (HTTP 400)
+            errors.CrmIntranetOnlyError: Action is allowed only for intranet users (HTTP 403)
+            errors.CrmSmartProcessNotFoundError: Smart process not found (HTTP 400)
+            errors.ItemAddAccessDeniedError: Access denied (HTTP 400)
+            errors.ItemCreateRestrictedError: You cannot create a new item due to your plan restrictions
+                (HTTP 400)
+            errors.ItemFieldValueNotValidError: Invalid value for field "<field>" (HTTP 400)
+            errors.ItemMultipleFieldNotIterableError: Expected iterable value for multiple field, but got
+                <type> instead (HTTP 400)
+            Any system error of ``b24crm.errors``, RequestValidationError, TransportError.
+
+        Calls ``crm.item.add``; docs: https://apidocs.bitrix24.com/api-reference/crm/universal/crm-item-add
+        """
+        return await self._invoker.invoke(
+            _r.CRM_ITEM_ADD,
+            {
+                "entityTypeId": entity_type_id,
+                "fields": fields,
+                "useOriginalUfNames": use_original_uf_names,
+            },
+            _CRM_ITEM_ADD,
+            request_options,
+        )
+
+    async def delete(
+        self,
+        *,
+        entity_type_id: int,
+        id: int,
+        request_options: RequestOptions | None = None,
+    ) -> list[Any]:
+        """Delete CRM Item: crm.item.delete.
+
+        Deletes a CRM object element by its item ID and entity type ID.
+
+        Note: Success is an empty PHP array, so `result` is [] (Returned Values). The error table has no
+        Status column; the statuses are those of the same rows on crm.item.get (403 for
+        allowed_only_intranet_user, 400 otherwise). A second delete of the same id answers NOT_FOUND, hence
+        not idempotent.
+
+        Args:
+            entity_type_id: ``entityTypeId`` — System or custom type identifier of the item to delete (1
+                lead, 2 deal, 3 contact, 4 company, 31 invoice, ...; crm.type.list for smart processes).
+            id: ``id`` — Identifier of the item to delete (from crm.item.list or crm.item.add).
+
+        Raises:
+            errors.CrmEntityTypeNotSupportedError: Entity type <entityTypeName> is not supported (HTTP 400)
+            errors.CrmIntranetOnlyError: Action is allowed only for intranet users (HTTP 403)
+            errors.CrmSmartProcessNotFoundError: Smart process not found (HTTP 400)
+            errors.ItemDeleteAccessDeniedError: Access denied (HTTP 400)
+            errors.ItemDeleteNotFoundError: Item not found (HTTP 400)
+            Any system error of ``b24crm.errors``, RequestValidationError, TransportError.
+
+        Calls ``crm.item.delete``; docs: https://apidocs.bitrix24.com/api-reference/crm/universal/crm-item-delete
+        """
+        return await self._invoker.invoke(
+            _r.CRM_ITEM_DELETE,
+            {
+                "entityTypeId": entity_type_id,
+                "id": id,
+            },
+            _CRM_ITEM_DELETE,
+            request_options,
+        )
+
+    async def fields(
+        self,
+        *,
+        entity_type_id: int,
+        use_original_uf_names: bool | Unset = UNSET,
+        request_options: RequestOptions | None = None,
+    ) -> models.ItemFieldsResult:
+        """Retrieve Fields of CRM Item.
+
+        Returns the fields and their configuration for items of type entityTypeId (each type has its own
+        set).
+
+        Note: The descriptors are wrapped as {"fields": {...}} and keyed by camelCase name; each carries
+        `upperName`, and some `statusType`, `settings` and `isDeprecated` (the page's example), which the
+        crm_rest_field_description table (https://apidocs.bitrix24.com/api-reference/crm/data-types) does
+        not list.
+
+        Args:
+            entity_type_id: ``entityTypeId`` — System or custom type identifier whose fields to retrieve (1
+                lead, 2 deal, 3 contact, 4 company, 31 invoice, ...; crm.type.list for smart processes).
+            use_original_uf_names: ``useOriginalUfNames`` — Format of custom field names in the response: Y
+                original names, N camelCase. Default N.
+
+        Raises:
+            errors.CrmEntityTypeNotSupportedError: Entity type <entityTypeName> is not supported (HTTP 400)
+            errors.CrmIntranetOnlyError: Action is allowed only for intranet users (HTTP 403)
+            errors.CrmSmartProcessNotFoundError: Smart process not found (HTTP 400)
+            errors.ItemReadAccessDeniedError: You do not have permission to view this item (HTTP 400)
+            Any system error of ``b24crm.errors``, RequestValidationError, TransportError.
+
+        Calls ``crm.item.fields``; docs: https://apidocs.bitrix24.com/api-reference/crm/universal/crm-item-fields
+        """
+        return await self._invoker.invoke(
+            _r.CRM_ITEM_FIELDS,
+            {
+                "entityTypeId": entity_type_id,
+                "useOriginalUfNames": use_original_uf_names,
+            },
+            _CRM_ITEM_FIELDS,
+            request_options,
+        )
+
+    async def get(
+        self,
+        *,
+        entity_type_id: int,
+        id: int,
+        use_original_uf_names: bool | Unset = UNSET,
+        request_options: RequestOptions | None = None,
+    ) -> models.ItemResult:
+        """Get Element by Id crm.item.get.
+
+        Returns information about an item by its identifier and the identifier of the CRM object type.
+
+        Note: The item comes wrapped as {"item": {...}} with every field of its type, including `fm` (the
+        multifields as a list of {id, valueType, value, typeId}) and the flat aliases phoneWork, emailWork,
+        ... (the first value of each kind)
+        (https://apidocs.bitrix24.com/api-reference/crm/universal/crm-item-get, Returned Data).
+
+        Args:
+            entity_type_id: ``entityTypeId`` — System or custom type identifier of the item to retrieve (1
+                lead, 2 deal, 3 contact, 4 company, 31 invoice, ...; crm.type.list for smart processes).
+            id: ``id`` — Identifier of the item (from crm.item.list or crm.item.add).
+            use_original_uf_names: ``useOriginalUfNames`` — Format of custom field names in the response: Y
+                original names, N camelCase. Default N.
+
+        Raises:
+            errors.CrmEntityTypeNotSupportedError: Entity type <entityTypeName> is not supported (HTTP 400)
+            errors.CrmIntranetOnlyError: Action is allowed only for intranet users (HTTP 403)
+            errors.CrmSmartProcessNotFoundError: Smart process not found (HTTP 400)
+            errors.ItemNotFoundError: Element not found (HTTP 400)
+            errors.ItemReadAccessDeniedError: You do not have permission to view this item (HTTP 400)
+            Any system error of ``b24crm.errors``, RequestValidationError, TransportError.
+
+        Calls ``crm.item.get``; docs: https://apidocs.bitrix24.com/api-reference/crm/universal/crm-item-get
+        """
+        return await self._invoker.invoke(
+            _r.CRM_ITEM_GET,
+            {
+                "entityTypeId": entity_type_id,
+                "id": id,
+                "useOriginalUfNames": use_original_uf_names,
+            },
+            _CRM_ITEM_GET,
+            request_options,
+        )
+
+    async def list(
+        self,
+        *,
+        entity_type_id: int,
+        select: Sequence[str] | Unset = UNSET,
+        filter: Mapping[str, Any] | Unset = UNSET,
+        order: Mapping[str, enums.ItemOrderDirection | str] | Unset = UNSET,
+        start: int | Unset = UNSET,
+        use_original_uf_names: bool | Unset = UNSET,
+        request_options: RequestOptions | None = None,
+    ) -> Page[models.Item]:
+        """Get a List of Items crm.item.list.
+
+        Returns a page (50) of items of a CRM object type, filtered, ordered and with the selected fields.
+        Items the user may not read are left out.
+
+        Note: Pages of 50 with `total` and, when more records exist, `next` in the envelope (Returned Data).
+        start=-1 skips the count: the large-data guide uses exactly crm.item.list with order {id: ASC},
+        filter {">id": lastId} and start=-1 (https://apidocs.bitrix24.com/settings/performance/huge-data),
+        so the method is count_free with `id` as the cursor (docs/protocol.md#count-free-paging). That
+        guide's PHP loop reads `result` as the list itself and shows "total": 0; the real result is
+        {"items": [...]} and a D7 controller omits `total` and `next` with start=-1, so both are optional
+        here.
+
+        Args:
+            entity_type_id: ``entityTypeId`` — System or custom type identifier whose items to list (1 lead,
+                2 deal, 3 contact, 4 company, 31 invoice, ...; crm.type.list for smart processes).
+            select: ``select`` — Fields to populate: item field names (crm.item.fields) or '*'. `fm` (the
+                multifields) is no field and cannot be named; it comes only with select ['*'].
+            filter: ``filter`` — Filter: key = optional operator prefix + field name, value = the value.
+                Conditions are joined by AND; nesting is unlimited: a group is a nested object under any key
+                (e.g. "0") holding "logic": "OR" (or AND) and its conditions under keys "0", "1", ... Prefixes:
+                >= greater or equal, > greater, <= less or equal, < less, @ IN (array value), !@ NOT IN (array
+                value), % LIKE substring (no % in the value), =% and %= LIKE with % in the value ("mol%",
+                "%mol", "%mol%"), !% NOT LIKE substring, !=% and !%= NOT LIKE with % in the value, = equal (the
+                default), != and ! not equal. Custom boolean fields are filtered with 1 or 0, never Y/N.
+                Example: {"0": {"logic": "OR", "0": {"!=name": ""}, "1": {"!=lastName": ""}}, "@stageId":
+                ["NEW", "IN_PROCESS"], ">=opportunity": 5000}.
+            order: ``order`` — Sorting: field name → ASC or DESC (fields from crm.item.fields).
+            start: ``start`` — Offset for pagination; the page size is always 50: start = (N-1) * 50 for
+                page N. -1 skips the count (no total).
+            use_original_uf_names: ``useOriginalUfNames`` — Format of custom field names in the request and
+                response: Y original names, N camelCase. Default N.
+
+        Raises:
+            errors.CrmEntityTypeNotSupportedError: Entity type <entityTypeName> is not supported (HTTP 400)
+            errors.CrmIntranetOnlyError: Action is allowed only for intranet users (HTTP 403)
+            errors.CrmSmartProcessNotFoundError: Smart process not found (HTTP 400)
+            errors.ItemFilterFieldNotAllowedError: Invalid filter: field '<field>' is not allowed in filter
+                (HTTP 400)
+            errors.ItemFilterValueInvalidError: Invalid filter: field '<field>' has invalid value (HTTP 400)
+            errors.ItemOrderDirectionInvalidError: Invalid order: allowed sort directions are ASC, DESC. But
+                got '<orderValue>' for field '<field>' (HTTP 400)
+            errors.ItemOrderFieldNotAllowedError: Invalid order: field '<field>' is not allowed in order
+                (HTTP 400)
+            Any system error of ``b24crm.errors``, RequestValidationError, TransportError.
+
+        Calls ``crm.item.list``; docs: https://apidocs.bitrix24.com/api-reference/crm/universal/crm-item-list
+        """
+        return await self._invoker.invoke_page(
+            _r.CRM_ITEM_LIST,
+            {
+                "entityTypeId": entity_type_id,
+                "select": select,
+                "filter": filter,
+                "order": order,
+                "start": start,
+                "useOriginalUfNames": use_original_uf_names,
+            },
+            _CRM_ITEM_LIST,
+            request_options,
+        )
+
+    def iter_all(
+        self,
+        *,
+        entity_type_id: int,
+        select: Sequence[str] | Unset = UNSET,
+        filter: Mapping[str, Any] | Unset = UNSET,
+        order: Mapping[str, enums.ItemOrderDirection | str] | Unset = UNSET,
+        use_original_uf_names: bool | Unset = UNSET,
+        limit: int | None = None,
+        progress: Callable[[int], None] | None = None,
+        after_id: int | None = None,
+        request_options: RequestOptions | None = None,
+    ) -> AsyncIterator[models.Item]:
+        """Every record of ``crm.item.list``, streamed lazily with count-free chained batches.
+
+        Costs at most ceil(N / 2500) + 1 requests for N records. ``limit`` stops early, ``progress`` is
+        called with the number of records so far, ``after_id`` resumes an interrupted export after
+        that ID (IDs above it in the default ascending order, IDs below it with ``order={"ID": "DESC"}``).
+        Ordering by ID ascending or descending stays count-free; ordering by any other field falls back
+        to counted pages.
+        """
+        return self._invoker.iter_all(
+            _r.CRM_ITEM_LIST,
+            {
+                "entityTypeId": entity_type_id,
+                "select": select,
+                "filter": filter,
+                "order": order,
+                "useOriginalUfNames": use_original_uf_names,
+            },
+            _CRM_ITEM_LIST,
+            limit=limit,
+            progress=progress,
+            after_id=after_id,
+            options=request_options,
+        )
+
+    async def update(
+        self,
+        *,
+        entity_type_id: int,
+        id: int,
+        fields: models.ItemUpdateFields | models.ItemUpdateFieldsDict | Mapping[str, Any],
+        use_original_uf_names: bool | Unset = UNSET,
+        request_options: RequestOptions | None = None,
+    ) -> models.ItemResult:
+        """Update Item crm.item.update.
+
+        Updates an item of a CRM object type with the values of `fields`. Only the fields to change should
+        be passed; if no value changed the save is not performed.
+
+        Note: Not idempotent as a whole: `fm` entries under new keys (n0, n1, ...) add a new phone or e-mail
+        on every call and a file field given as [name, base64] uploads a new file each time
+        (https://apidocs.bitrix24.com/api-reference/crm/universal/crm-item-update, "How to Update a File
+        Type Custom Field"); plain value changes would repeat harmlessly ("if ... no field values have
+        changed, the save is not performed"). Required-field checks run only when the stage changes within
+        the same funnel. The result is the whole item, {"item": {...}}.
+
+        Args:
+            entity_type_id: ``entityTypeId`` — System or custom type identifier of the item to modify (1
+                lead, 2 deal, 3 contact, 4 company, 31 invoice, ...; crm.type.list for smart processes).
+            id: ``id`` — Identifier of the item to modify (from crm.item.list or crm.item.add).
+            fields: ``fields`` — The fields to change, {field_n: new value_n}; only those fields should be
+                passed; an incorrect field is ignored.
+            use_original_uf_names: ``useOriginalUfNames`` — Format of custom field names in the request and
+                response: Y original names, N camelCase. Default N.
+
+        Raises:
+            errors.CrmEntityTypeNotSupportedError: Entity type <entityTypeName> is not supported (HTTP 400)
+            errors.CrmIntranetOnlyError: Action is allowed only for intranet users (HTTP 403)
+            errors.CrmSmartProcessNotFoundError: Smart process not found (HTTP 400)
+            errors.ItemFieldValueNotValidError: Invalid value for field "<field>" (HTTP 400)
+            errors.ItemMultipleFieldNotIterableError: Expected iterable value for multiple field, but got
+                <type> instead (HTTP 400)
+            errors.ItemNotFoundError: Element not found (HTTP 400)
+            errors.ItemStageChangeDeniedError: Insufficient permissions to change the stage (HTTP 400)
+            errors.ItemUpdateAccessDeniedError: Access denied (HTTP 400)
+            errors.ItemUpdateRestrictedError: You cannot change the item due to your plan restrictions (HTTP
+                400)
+            Any system error of ``b24crm.errors``, RequestValidationError, TransportError.
+
+        Calls ``crm.item.update``; docs: https://apidocs.bitrix24.com/api-reference/crm/universal/crm-item-update
+        """
+        return await self._invoker.invoke(
             _r.CRM_ITEM_UPDATE,
             {
                 "entityTypeId": entity_type_id,

@@ -2,13 +2,14 @@
 # change spec/ or codegen/ and run `make generate`.
 """``crm.lead.*``: one class per dot-segment below it, as ``client.crm.lead``.
 
-``*Api`` classes call at once through the client's invoker; ``*BatchApi`` classes mirror them inside
-``client.batch()`` and return handles.
+``*Api`` classes call at once through the client's invoker, ``*AsyncApi`` classes are the same methods
+awaited (``AsyncClient``); ``*BatchApi`` classes mirror them inside ``client.batch()`` (either client's)
+and return handles.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Final
 
 from b24crm import _registry as _r
@@ -16,12 +17,14 @@ from b24crm import models
 from b24crm.runtime.types import UNSET, Decoded, RequestOptions, Unset
 
 if TYPE_CHECKING:
+    from b24crm.runtime.aio import AsyncInvoker
     from b24crm.runtime.batch import BatchHandle, BatchInvoker, BatchRef
     from b24crm.runtime.client import Invoker
     from b24crm.runtime.paging import Page
 
 __all__ = [
     "CrmLeadApi",
+    "CrmLeadAsyncApi",
     "CrmLeadBatchApi",
 ]
 
@@ -342,6 +345,326 @@ class CrmLeadApi:
         Deprecated: Bitrix24 has discontinued this method; calling it warns (DeprecationWarning).
         """
         return self._invoker.invoke(
+            _r.CRM_LEAD_UPDATE,
+            {
+                "id": id,
+                "fields": fields,
+                "params": params,
+            },
+            _CRM_LEAD_UPDATE,
+            request_options,
+        )
+
+
+class CrmLeadAsyncApi:
+    """``crm.lead.*`` methods. Awaitable (``AsyncClient``)."""
+
+    __slots__ = ("_invoker",)
+
+    def __init__(self, invoker: AsyncInvoker) -> None:
+        self._invoker = invoker
+
+    async def add(
+        self,
+        *,
+        fields: models.LeadAddFields | models.LeadAddFieldsDict | Mapping[str, Any],
+        params: models.LeadAddParams | models.LeadAddParamsDict | Unset = UNSET,
+        request_options: RequestOptions | None = None,
+    ) -> int:
+        """Create a New Lead.
+
+        The method `crm.lead.add` creates a new lead. Deprecated: the docs halted its development in favour
+        of crm.item.add (entityTypeId=1); it keeps working and is kept here for the integrations that call
+        it.
+
+        Note: Returns the new lead's ID as a JSON integer. Multifields (PHONE, EMAIL, WEB, IM, LINK) take
+        lists of {VALUE, VALUE_TYPE}. Errors are classic CRM proxy errors: HTTP 400 with "error": "" and the
+        text in error_description.
+
+        Args:
+            fields: ``fields`` — Object format: `{ field_1: value_1, field_2: value_2, ..., field_n:
+                value_n, }` where: `field_n` — field name; `value_n` — field value The list of available fields
+                is described below
+            params: ``params`` — Optional array of options (`"optionName"=>"value"[, ...]`). The list of
+                possible fields is described below
+
+        Raises:
+            errors.LeadAccessDeniedError: Access denied. (HTTP 400)
+            errors.LeadFieldsNotObjectError: Parameter 'fields' must be array. (HTTP 400)
+            errors.LeadParamsNotObjectError: Parameter 'params' must be array. (HTTP 400)
+            Any system error of ``b24crm.errors``, RequestValidationError, TransportError.
+
+        Calls ``crm.lead.add``; docs: https://apidocs.bitrix24.com/api-reference/crm/leads/crm-lead-add
+
+        Deprecated: Bitrix24 has discontinued this method; calling it warns (DeprecationWarning).
+        """
+        return await self._invoker.invoke(
+            _r.CRM_LEAD_ADD,
+            {
+                "fields": fields,
+                "params": params,
+            },
+            _CRM_LEAD_ADD,
+            request_options,
+        )
+
+    async def delete(
+        self,
+        *,
+        id: int,
+        request_options: RequestOptions | None = None,
+    ) -> bool:
+        """Delete Lead.
+
+        The method `crm.lead.delete` removes a lead and all associated objects: tasks, history, timeline
+        records, and others. Deprecated: the docs halted its development in favour of crm.item.delete
+        (entityTypeId=1); it keeps working and is kept here for the integrations that call it.
+
+        Note: Repeating it after success gives "Not found". Errors are classic CRM proxy errors: HTTP 400
+        with "error": "" and the text in error_description.
+
+        Args:
+            id: ``id`` — Lead identifier. The identifier can be obtained using the methods crm.lead.list or
+                crm.lead.add
+
+        Raises:
+            errors.LeadAccessDeniedError: Access denied. (HTTP 400)
+            errors.LeadInvalidIdError: ID is not defined or invalid. (HTTP 400)
+            errors.LeadNotFoundError: Not found (HTTP 400)
+            Any system error of ``b24crm.errors``, RequestValidationError, TransportError.
+
+        Calls ``crm.lead.delete``; docs: https://apidocs.bitrix24.com/api-reference/crm/leads/crm-lead-delete
+
+        Deprecated: Bitrix24 has discontinued this method; calling it warns (DeprecationWarning).
+        """
+        return await self._invoker.invoke(
+            _r.CRM_LEAD_DELETE,
+            {
+                "id": id,
+            },
+            _CRM_LEAD_DELETE,
+            request_options,
+        )
+
+    async def fields(
+        self,
+        *,
+        request_options: RequestOptions | None = None,
+    ) -> dict[str, models.CrmRestFieldDescriptor]:
+        """Get CRM Lead Fields.
+
+        The method `crm.lead.fields` returns a description of lead fields, including custom fields. A table
+        with descriptions of standard fields can be found in the article Fields of Main CRM Entities.
+        Deprecated: the docs halted its development in favour of crm.item.fields (entityTypeId=1); it keeps
+        working and is kept here for the integrations that call it.
+
+        Note: The docs' page has no error table. Descriptors carry keys beyond the documented ones
+        (isDeprecated, settings.parentEntityTypeId, and label keys for user fields), all kept.
+
+        Calls ``crm.lead.fields``; docs: https://apidocs.bitrix24.com/api-reference/crm/leads/crm-lead-fields
+
+        Deprecated: Bitrix24 has discontinued this method; calling it warns (DeprecationWarning).
+        """
+        return await self._invoker.invoke(
+            _r.CRM_LEAD_FIELDS,
+            {},
+            _CRM_LEAD_FIELDS,
+            request_options,
+        )
+
+    async def get(
+        self,
+        *,
+        id: int,
+        request_options: RequestOptions | None = None,
+    ) -> models.Lead:
+        """Get Lead by Id.
+
+        The method `crm.lead.get` returns a lead by its identifier. Deprecated: the docs halted its
+        development in favour of crm.item.get (entityTypeId=1); it keeps working and is kept here for the
+        integrations that call it.
+
+        Note: Values arrive as strings ("ID": "123", "OPPORTUNITY": "0.00"), unset ones as null and empty
+        dates as "" ("BIRTHDATE": "", docs/protocol.md#json-quirks). Multifields are returned by get (the
+        page's example has PHONE and IM). Errors are classic CRM proxy errors: HTTP 400 with "error": "" and
+        the text in error_description.
+
+        Args:
+            id: ``id`` — The identifier of the lead. The identifier can be obtained using the methods
+                crm.lead.list or crm.lead.add
+
+        Raises:
+            errors.LeadAccessDeniedError: Access denied. (HTTP 400)
+            errors.LeadInvalidIdError: ID is not defined or invalid. (HTTP 400)
+            errors.LeadNotFoundError: Not found (HTTP 400)
+            Any system error of ``b24crm.errors``, RequestValidationError, TransportError.
+
+        Calls ``crm.lead.get``; docs: https://apidocs.bitrix24.com/api-reference/crm/leads/crm-lead-get
+
+        Deprecated: Bitrix24 has discontinued this method; calling it warns (DeprecationWarning).
+        """
+        return await self._invoker.invoke(
+            _r.CRM_LEAD_GET,
+            {
+                "id": id,
+            },
+            _CRM_LEAD_GET,
+            request_options,
+        )
+
+    async def list(
+        self,
+        *,
+        select: Sequence[str] | Unset = UNSET,
+        filter: Mapping[str, Any] | Unset = UNSET,
+        order: Mapping[str, str] | Unset = UNSET,
+        start: int | Unset = UNSET,
+        request_options: RequestOptions | None = None,
+    ) -> Page[models.Lead]:
+        """Get a List of Leads.
+
+        The method `crm.lead.list` returns a list of leads based on a filter. It is an implementation of the
+        list method for leads. Deprecated: the docs halted its development in favour of crm.item.list
+        (entityTypeId=1); it keeps working and is kept here for the integrations that call it.
+
+        Note: Pages of 50 (docs/protocol.md#paging). Count-free bulk reads use order {ID: ASC}, filter
+        {">ID": <last ID>} and start=-1 (https://apidocs.bitrix24.com/settings/performance/huge-data).
+        Multifields are returned only when named in select. The page lists order values in lower case (asc,
+        desc), the crm.deal.list page in upper case; the schema accepts both. Errors are classic CRM proxy
+        errors: HTTP 400 with "error": "" and the text in error_description. The docs' response example is
+        not valid JSON (a placeholder line "48 more leads with similar structure" after a trailing comma);
+        the example here drops that line and keeps the two leads shown.
+
+        Args:
+            select: ``select`` — An array containing the list of fields to select (see lead fields
+                crm-lead-fields). When selecting, use masks: "*" - to select all fields (excluding custom and
+                multiple fields); "UF_*" - to select all custom fields (excluding multiple fields) There are no
+                masks for selecting multiple fields. To select multiple fields, specify the required ones in the
+                selection list ("PHONE", "EMAIL", etc.). There is no option to add a logical OR condition to the
+                filter if you need to select by several different fields.
+            filter: ``filter`` — An object for filtering selected leads in the format `{"field_1":
+                "value_1", ... "field_N": "value_N"}`. Possible values for `field` correspond to lead fields
+                crm-lead-fields. An additional prefix can be assigned to the key to specify the filter behavior.
+                Possible prefix values: `>=` — greater than or equal to; `>` — greater than; `<=` — less than or
+                equal to; `<` — less than; `@` — IN (an array is passed as the value); `!@` — NOT IN (an array
+                is passed as the value); `%` — LIKE, substring search. The `%` symbol in the filter value should
+                not be passed. The search looks for a substring in any position of the string; `=%` — LIKE,
+                substring search. The `%` symbol should be passed in the value. Examples: "mol%" — searching for
+                values starting with "mol"; "%mol" — searching for values ending with "mol"; "%mol%" — searching
+                for values where "mol" can be in any position; `%=` — LIKE (see description above); `!%` — NOT
+                LIKE, substring search. The `%` symbol in the filter value should not be passed. The search goes
+                from both sides.; `=%` — NOT LIKE, substring search. The `%` symbol should be passed in the
+                value. Examples: "mol%" — searching for values not starting with "mol"; "%mol" — searching for
+                values not ending with "mol"; "%mol%" — searching for values where the substring "mol" is not
+                present in any position; `!%=` — NOT LIKE (see description above); `=` — equal, exact match
+                (used by default); `!=` - not equal; `!` — not equal
+            order: ``order`` — Possible values for `order`: `asc` — in ascending order; `desc` — in
+                descending order
+            start: ``start`` — This parameter is used to control pagination. The page size of results is
+                always static: 50 records. To select the second page of results, you need to pass the value
+                `50`. To select the third page of results — the value `100`, and so on. The formula for
+                calculating the value of the `start` parameter: `start = (N-1) * 50`, where `N` — the number of
+                the desired page
+
+        Raises:
+            errors.LeadAccessDeniedError: Access denied. (HTTP 400)
+            errors.LeadFilterNotObjectError: Parameter 'filter' must be array. (HTTP 400)
+            errors.LeadOrderNotObjectError: Parameter 'order' must be array. (HTTP 400)
+            Any system error of ``b24crm.errors``, RequestValidationError, TransportError.
+
+        Calls ``crm.lead.list``; docs: https://apidocs.bitrix24.com/api-reference/crm/leads/crm-lead-list
+
+        Deprecated: Bitrix24 has discontinued this method; calling it warns (DeprecationWarning).
+        """
+        return await self._invoker.invoke_page(
+            _r.CRM_LEAD_LIST,
+            {
+                "select": select,
+                "filter": filter,
+                "order": order,
+                "start": start,
+            },
+            _CRM_LEAD_LIST,
+            request_options,
+        )
+
+    def iter_all(
+        self,
+        *,
+        select: Sequence[str] | Unset = UNSET,
+        filter: Mapping[str, Any] | Unset = UNSET,
+        order: Mapping[str, str] | Unset = UNSET,
+        limit: int | None = None,
+        progress: Callable[[int], None] | None = None,
+        after_id: int | None = None,
+        request_options: RequestOptions | None = None,
+    ) -> AsyncIterator[models.Lead]:
+        """Every record of ``crm.lead.list``, streamed lazily with count-free chained batches.
+
+        Costs at most ceil(N / 2500) + 1 requests for N records. ``limit`` stops early, ``progress`` is
+        called with the number of records so far, ``after_id`` resumes an interrupted export after
+        that ID (IDs above it in the default ascending order, IDs below it with ``order={"ID": "DESC"}``).
+        Ordering by ID ascending or descending stays count-free; ordering by any other field falls back
+        to counted pages.
+        """
+        return self._invoker.iter_all(
+            _r.CRM_LEAD_LIST,
+            {
+                "select": select,
+                "filter": filter,
+                "order": order,
+            },
+            _CRM_LEAD_LIST,
+            limit=limit,
+            progress=progress,
+            after_id=after_id,
+            options=request_options,
+        )
+
+    async def update(
+        self,
+        *,
+        id: int,
+        fields: models.LeadUpdateFields | models.LeadUpdateFieldsDict | Mapping[str, Any],
+        params: models.LeadUpdateParams | models.LeadUpdateParamsDict | Unset = UNSET,
+        request_options: RequestOptions | None = None,
+    ) -> bool:
+        """Update Lead.
+
+        The method `crm.lead.update` updates an existing lead. Deprecated: the docs halted its development
+        in favour of crm.item.update (entityTypeId=1); it keeps working and is kept here for the
+        integrations that call it.
+
+        Note: Not idempotent: multifield values (PHONE, EMAIL, WEB, IM) given without an ID are added as new
+        values on every call (https://apidocs.bitrix24.com/api-reference/crm/contacts/crm-contact-update,
+        Working with Multiple Fields), so a repeated call duplicates them; the runtime therefore never
+        repeats it after it may have run. Only the fields given are changed; unknown keys in fields are
+        ignored. Errors are classic CRM proxy errors: HTTP 400 with "error": "" and the text in
+        error_description.
+
+        Args:
+            id: ``id`` — The identifier of the lead. The identifier can be obtained using the methods
+                crm.lead.list or crm.lead.add
+            fields: ``fields`` — An object in the following format: `{ field_1: value_1, field_2: value_2,
+                ..., field_n: value_n, }` where: `field_n` — the name of the field; `value_n` — the new value of
+                the field The list of available fields is described below. An incorrect field in `fields` will
+                be ignored. Only the fields that need to be changed should be passed in `fields`
+            params: ``params`` — An optional set of options. (`"paramName"=>"value"[, ...]`). The list of
+                possible fields is described below
+
+        Raises:
+            errors.LeadAccessDeniedError: Access denied. (HTTP 400)
+            errors.LeadFieldsNotObjectError: Parameter 'fields' must be array. (HTTP 400)
+            errors.LeadInvalidIdError: ID is not defined or invalid. (HTTP 400)
+            errors.LeadNotFoundError: Not found (HTTP 400)
+            errors.LeadParamsNotObjectError: Parameter 'params' must be array. (HTTP 400)
+            Any system error of ``b24crm.errors``, RequestValidationError, TransportError.
+
+        Calls ``crm.lead.update``; docs: https://apidocs.bitrix24.com/api-reference/crm/leads/crm-lead-update
+
+        Deprecated: Bitrix24 has discontinued this method; calling it warns (DeprecationWarning).
+        """
+        return await self._invoker.invoke(
             _r.CRM_LEAD_UPDATE,
             {
                 "id": id,

@@ -2,8 +2,9 @@
 # change spec/ or codegen/ and run `make generate`.
 """``crm.multifield.*``: one class per dot-segment below it, as ``client.crm.multifield``.
 
-``*Api`` classes call at once through the client's invoker; ``*BatchApi`` classes mirror them inside
-``client.batch()`` and return handles.
+``*Api`` classes call at once through the client's invoker, ``*AsyncApi`` classes are the same methods
+awaited (``AsyncClient``); ``*BatchApi`` classes mirror them inside ``client.batch()`` (either client's)
+and return handles.
 """
 
 from __future__ import annotations
@@ -15,11 +16,13 @@ from b24crm import models
 from b24crm.runtime.types import Decoded, RequestOptions
 
 if TYPE_CHECKING:
+    from b24crm.runtime.aio import AsyncInvoker
     from b24crm.runtime.batch import BatchHandle, BatchInvoker
     from b24crm.runtime.client import Invoker
 
 __all__ = [
     "CrmMultifieldApi",
+    "CrmMultifieldAsyncApi",
     "CrmMultifieldBatchApi",
 ]
 
@@ -47,6 +50,34 @@ class CrmMultifieldApi:
         Calls ``crm.multifield.fields``; docs: https://apidocs.bitrix24.com/api-reference/crm/auxiliary/multifield/crm-multifield-fields
         """
         return self._invoker.invoke(
+            _r.CRM_MULTIFIELD_FIELDS,
+            {},
+            _CRM_MULTIFIELD_FIELDS,
+            request_options,
+        )
+
+
+class CrmMultifieldAsyncApi:
+    """``crm.multifield.*`` methods. Awaitable (``AsyncClient``)."""
+
+    __slots__ = ("_invoker",)
+
+    def __init__(self, invoker: AsyncInvoker) -> None:
+        self._invoker = invoker
+
+    async def fields(
+        self,
+        *,
+        request_options: RequestOptions | None = None,
+    ) -> models.MultifieldFieldsResult:
+        """Get description of multiple fields.
+
+        Returns the description of multiple fields used to store phone numbers, email addresses, and other
+        contact information in leads, contacts, and companies. No parameters.
+
+        Calls ``crm.multifield.fields``; docs: https://apidocs.bitrix24.com/api-reference/crm/auxiliary/multifield/crm-multifield-fields
+        """
+        return await self._invoker.invoke(
             _r.CRM_MULTIFIELD_FIELDS,
             {},
             _CRM_MULTIFIELD_FIELDS,

@@ -2,8 +2,9 @@
 # change spec/ or codegen/ and run `make generate`.
 """``crm.settings.*``: one class per dot-segment below it, as ``client.crm.settings``.
 
-``*Api`` classes call at once through the client's invoker; ``*BatchApi`` classes mirror them inside
-``client.batch()`` and return handles.
+``*Api`` classes call at once through the client's invoker, ``*AsyncApi`` classes are the same methods
+awaited (``AsyncClient``); ``*BatchApi`` classes mirror them inside ``client.batch()`` (either client's)
+and return handles.
 """
 
 from __future__ import annotations
@@ -15,13 +16,16 @@ from b24crm import enums
 from b24crm.runtime.types import Decoded, RequestOptions
 
 if TYPE_CHECKING:
+    from b24crm.runtime.aio import AsyncInvoker
     from b24crm.runtime.batch import BatchHandle, BatchInvoker
     from b24crm.runtime.client import Invoker
 
 __all__ = [
     "CrmSettingsApi",
+    "CrmSettingsAsyncApi",
     "CrmSettingsBatchApi",
     "CrmSettingsModeApi",
+    "CrmSettingsModeAsyncApi",
     "CrmSettingsModeBatchApi",
 ]
 
@@ -39,6 +43,19 @@ class CrmSettingsApi:
     @property
     def mode(self) -> CrmSettingsModeApi:
         return CrmSettingsModeApi(self._invoker)
+
+
+class CrmSettingsAsyncApi:
+    """``crm.settings.*`` methods. Awaitable (``AsyncClient``)."""
+
+    __slots__ = ("_invoker",)
+
+    def __init__(self, invoker: AsyncInvoker) -> None:
+        self._invoker = invoker
+
+    @property
+    def mode(self) -> CrmSettingsModeAsyncApi:
+        return CrmSettingsModeAsyncApi(self._invoker)
 
 
 class CrmSettingsBatchApi:
@@ -74,6 +91,33 @@ class CrmSettingsModeApi:
         Calls ``crm.settings.mode.get``; docs: https://apidocs.bitrix24.com/api-reference/crm/crm-settings-mode-get
         """
         return self._invoker.invoke(
+            _r.CRM_SETTINGS_MODE_GET,
+            {},
+            _CRM_SETTINGS_MODE_GET,
+            request_options,
+        )
+
+
+class CrmSettingsModeAsyncApi:
+    """``crm.settings.mode.*`` methods. Awaitable (``AsyncClient``)."""
+
+    __slots__ = ("_invoker",)
+
+    def __init__(self, invoker: AsyncInvoker) -> None:
+        self._invoker = invoker
+
+    async def get(
+        self,
+        *,
+        request_options: RequestOptions | None = None,
+    ) -> enums.CrmMode | int:
+        """Determine the Current CRM Operating Mode.
+
+        Returns the current CRM operating mode, classic (with leads) or simple (without leads).
+
+        Calls ``crm.settings.mode.get``; docs: https://apidocs.bitrix24.com/api-reference/crm/crm-settings-mode-get
+        """
+        return await self._invoker.invoke(
             _r.CRM_SETTINGS_MODE_GET,
             {},
             _CRM_SETTINGS_MODE_GET,

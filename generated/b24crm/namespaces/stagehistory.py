@@ -2,13 +2,14 @@
 # change spec/ or codegen/ and run `make generate`.
 """``crm.stagehistory.*``: one class per dot-segment below it, as ``client.crm.stagehistory``.
 
-``*Api`` classes call at once through the client's invoker; ``*BatchApi`` classes mirror them inside
-``client.batch()`` and return handles.
+``*Api`` classes call at once through the client's invoker, ``*AsyncApi`` classes are the same methods
+awaited (``AsyncClient``); ``*BatchApi`` classes mirror them inside ``client.batch()`` (either client's)
+and return handles.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Final
 
 from b24crm import _registry as _r
@@ -16,12 +17,14 @@ from b24crm import enums, models
 from b24crm.runtime.types import UNSET, Decoded, RequestOptions, Unset
 
 if TYPE_CHECKING:
+    from b24crm.runtime.aio import AsyncInvoker
     from b24crm.runtime.batch import BatchHandle, BatchInvoker, BatchRef
     from b24crm.runtime.client import Invoker
     from b24crm.runtime.paging import Page
 
 __all__ = [
     "CrmStagehistoryApi",
+    "CrmStagehistoryAsyncApi",
     "CrmStagehistoryBatchApi",
 ]
 
@@ -111,6 +114,113 @@ class CrmStagehistoryApi:
         after_id: int | None = None,
         request_options: RequestOptions | None = None,
     ) -> Iterator[models.StageHistoryItem]:
+        """Every record of ``crm.stagehistory.list``, streamed lazily with count-free chained batches.
+
+        Costs at most ceil(N / 2500) + 1 requests for N records. ``limit`` stops early, ``progress`` is
+        called with the number of records so far, ``after_id`` resumes an interrupted export after
+        that ID (IDs above it in the default ascending order, IDs below it with ``order={"ID": "DESC"}``).
+        Ordering by ID ascending or descending stays count-free; ordering by any other field falls back
+        to counted pages.
+        """
+        return self._invoker.iter_all(
+            _r.CRM_STAGEHISTORY_LIST,
+            {
+                "entityTypeId": entity_type_id,
+                "order": order,
+                "filter": filter,
+                "select": select,
+            },
+            _CRM_STAGEHISTORY_LIST,
+            limit=limit,
+            progress=progress,
+            after_id=after_id,
+            options=request_options,
+        )
+
+
+class CrmStagehistoryAsyncApi:
+    """``crm.stagehistory.*`` methods. Awaitable (``AsyncClient``)."""
+
+    __slots__ = ("_invoker",)
+
+    def __init__(self, invoker: AsyncInvoker) -> None:
+        self._invoker = invoker
+
+    async def list(
+        self,
+        *,
+        entity_type_id: int,
+        order: Mapping[str, enums.StageHistoryOrderDirection | str] | Unset = UNSET,
+        filter: Mapping[str, Any] | Unset = UNSET,
+        select: Sequence[enums.StageHistoryField | str] | Unset = UNSET,
+        start: int | Unset = UNSET,
+        request_options: RequestOptions | None = None,
+    ) -> Page[models.StageHistoryItem]:
+        """Get Stage History with crm.stagehistory.list.
+
+        Returns records of stage movement history for leads, deals, old invoices, new invoices and SPAs
+        (smart processes).
+
+        Note: A D7 controller: values are typed (ints, ISO-8601 times), the result is a Page object
+        {"items":[...]} with `total` and `next` in the envelope (no `next` on the last page; neither with
+        start=-1) (docs/protocol.md#json-quirks, docs/protocol.md#paging,
+        docs/protocol.md#crm-stagehistory). A read-permission filter is applied. Errors carry the controller
+        error's code, or "0" for a plain error; the docs' example shows "error": 0 as a JSON number
+        (docs/protocol.md#errors, docs/protocol.md#sources-disagree).
+
+        Args:
+            entity_type_id: ``entityTypeId`` — Identifier of the object type: 1 lead, 2 deal, 5 invoice
+                (old), 31 invoice (new), or the numeric identifier of a custom type (SPA), for example 130.
+            order: ``order`` — Sorting: field name → ASC or DESC.
+            filter: ``filter`` — Filter: key = optional operator prefix + field name, value = a value or
+                (for @ and !@) an array. Operators: >= greater or equal, > greater, <= less or equal, < less, @
+                IN (array), !@ NOT IN (array), % LIKE substring (no % in the value), =% and %= LIKE with % in
+                the value ("mol%", "%mol", "%mol%"), !% NOT LIKE substring, !=% and !%= NOT LIKE with % in the
+                value, = equals (the default), != and ! not equal.
+            select: ``select`` — List of fields to retrieve
+            start: ``start`` — Offset for pagination (standard list-method paging, 50 per page); -1 skips
+                the count (no total, no next).
+
+        Raises:
+            errors.StageHistoryEntityTypeNotSupportedError: Entity type <TYPE> is not supported (HTTP 400)
+            errors.StageHistoryFilterFieldNotAllowedError: Invalid filter: field '<field>' is not allowed in
+                filter (HTTP 400)
+            errors.StageHistoryFilterValueInvalidError: Invalid filter: field '<field>' has invalid value
+                (HTTP 400)
+            errors.StageHistoryIntranetOnlyError: Action is allowed only for intranet users (HTTP 403)
+            errors.StageHistoryOrderDirectionInvalidError: Invalid order: allowed sort directions are ASC,
+                DESC. But got '<orderValue>' for field '<field>' (HTTP 400)
+            errors.StageHistoryOrderFieldNotAllowedError: Invalid order: field '<field>' is not allowed in
+                order (HTTP 400)
+            Any system error of ``b24crm.errors``, RequestValidationError, TransportError.
+
+        Calls ``crm.stagehistory.list``; docs: https://apidocs.bitrix24.com/api-reference/crm/crm-stage-history-list
+        """
+        return await self._invoker.invoke_page(
+            _r.CRM_STAGEHISTORY_LIST,
+            {
+                "entityTypeId": entity_type_id,
+                "order": order,
+                "filter": filter,
+                "select": select,
+                "start": start,
+            },
+            _CRM_STAGEHISTORY_LIST,
+            request_options,
+        )
+
+    def iter_all(
+        self,
+        *,
+        entity_type_id: int,
+        order: Mapping[str, enums.StageHistoryOrderDirection | str] | Unset = UNSET,
+        filter: Mapping[str, Any] | Unset = UNSET,
+        select: Sequence[enums.StageHistoryField | str] | Unset = UNSET,
+        limit: int | None = None,
+        progress: Callable[[int], None] | None = None,
+        after_id: int | None = None,
+        request_options: RequestOptions | None = None,
+    ) -> AsyncIterator[models.StageHistoryItem]:
         """Every record of ``crm.stagehistory.list``, streamed lazily with count-free chained batches.
 
         Costs at most ceil(N / 2500) + 1 requests for N records. ``limit`` stops early, ``progress`` is

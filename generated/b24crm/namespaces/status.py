@@ -2,8 +2,9 @@
 # change spec/ or codegen/ and run `make generate`.
 """``crm.status.*``: one class per dot-segment below it, as ``client.crm.status``.
 
-``*Api`` classes call at once through the client's invoker; ``*BatchApi`` classes mirror them inside
-``client.batch()`` and return handles.
+``*Api`` classes call at once through the client's invoker, ``*AsyncApi`` classes are the same methods
+awaited (``AsyncClient``); ``*BatchApi`` classes mirror them inside ``client.batch()`` (either client's)
+and return handles.
 """
 
 from __future__ import annotations
@@ -16,13 +17,16 @@ from b24crm import enums, models
 from b24crm.runtime.types import UNSET, Decoded, RequestOptions, Unset
 
 if TYPE_CHECKING:
+    from b24crm.runtime.aio import AsyncInvoker
     from b24crm.runtime.batch import BatchHandle, BatchInvoker, BatchRef
     from b24crm.runtime.client import Invoker
 
 __all__ = [
     "CrmStatusApi",
+    "CrmStatusAsyncApi",
     "CrmStatusBatchApi",
     "CrmStatusEntityApi",
+    "CrmStatusEntityAsyncApi",
     "CrmStatusEntityBatchApi",
 ]
 
@@ -272,6 +276,242 @@ class CrmStatusApi:
         )
 
 
+class CrmStatusAsyncApi:
+    """``crm.status.*`` methods. Awaitable (``AsyncClient``)."""
+
+    __slots__ = ("_invoker",)
+
+    def __init__(self, invoker: AsyncInvoker) -> None:
+        self._invoker = invoker
+
+    @property
+    def entity(self) -> CrmStatusEntityAsyncApi:
+        return CrmStatusEntityAsyncApi(self._invoker)
+
+    async def add(
+        self,
+        *,
+        fields: models.StatusAddFields | models.StatusAddFieldsDict,
+        request_options: RequestOptions | None = None,
+    ) -> int:
+        """Create CRM Status Element.
+
+        Creates a new element in the specified CRM directory (deal stage, source, company type and others).
+
+        Note: The docs' error example ("Error Handling" section) puts the message in `error` ("Invalid
+        parameters.") with an invented description; the classic CRM proxy really sends `"error": ""` with
+        the message in `error_description`, HTTP 400 (docs/protocol.md#errors,
+        docs/protocol.md#sources-disagree). The REST layer drops the read-only fields (ID, NAME_INIT,
+        SYSTEM), forces SYSTEM='N', derives CATEGORY_ID from DEAL_STAGE_<n> and applies the entity's
+        STATUS_ID prefix (docs/protocol.md#crm-status).
+
+        Args:
+            fields: ``fields`` — Object with fields of the new directory element.
+
+        Raises:
+            errors.StatusAccessDeniedError: Access denied. (HTTP 400)
+            errors.StatusCreateFailedError: Error on creating status. (HTTP 400)
+            errors.StatusDuplicateStatusIdError: The specified status ID already exists. (HTTP 400)
+            errors.StatusEntityIdRequiredError: The field ENTITY_ID is required. (HTTP 400)
+            errors.StatusEntityTypeNotSupportedError: Specified entity type is not supported. (HTTP 400)
+            errors.StatusIntermediateAfterSuccessError: Cannot create an intermediate stage after success
+                (HTTP 400)
+            errors.StatusInvalidParametersError: Invalid parameters. (HTTP 400)
+            errors.StatusStatusIdRequiredError: The field STATUS_ID is required. (HTTP 400)
+            errors.StatusTitleRequiredError: The required field "Title" is not filled (HTTP 400)
+            Any system error of ``b24crm.errors``, RequestValidationError, TransportError.
+
+        Calls ``crm.status.add``; docs: https://apidocs.bitrix24.com/api-reference/crm/status/crm-status-add
+        """
+        return await self._invoker.invoke(
+            _r.CRM_STATUS_ADD,
+            {
+                "fields": fields,
+            },
+            _CRM_STATUS_ADD,
+            request_options,
+        )
+
+    async def delete(
+        self,
+        *,
+        id: int,
+        params: models.StatusDeleteParams | models.StatusDeleteParamsDict | Unset = UNSET,
+        request_options: RequestOptions | None = None,
+    ) -> bool:
+        """Delete CRM Status Element.
+
+        Removes a status element by its identifier.
+
+        Note: The docs' error example ("Error Handling" section) puts the message in `error`; the wire
+        carries error "" (docs/protocol.md#errors, docs/protocol.md#sources-disagree).
+
+        Args:
+            id: ``id`` — Identifier of the status element to be deleted (from crm.status.list).
+            params: ``params`` — Flags: FORCED.
+
+        Raises:
+            errors.StatusAccessDeniedError: Access denied. (HTTP 400)
+            errors.StatusActiveItemsError: There are active items in this status. (HTTP 400)
+            errors.StatusDeleteFailedError: Error on deleting status. (HTTP 400)
+            errors.StatusInvalidIdError: ID is not defined or invalid. (HTTP 400)
+            errors.StatusNotFoundError: Status is not found. (HTTP 400)
+            errors.StatusSystemDeleteNotForcedError: CRM System Status can be deleted only if parameter
+                FORCED is specified and equal to "Y". (HTTP 400)
+            Any system error of ``b24crm.errors``, RequestValidationError, TransportError.
+
+        Calls ``crm.status.delete``; docs: https://apidocs.bitrix24.com/api-reference/crm/status/crm-status-delete
+        """
+        return await self._invoker.invoke(
+            _r.CRM_STATUS_DELETE,
+            {
+                "id": id,
+                "params": params,
+            },
+            _CRM_STATUS_DELETE,
+            request_options,
+        )
+
+    async def fields(
+        self,
+        *,
+        request_options: RequestOptions | None = None,
+    ) -> models.StatusFields:
+        """Get Description of CRM Status Fields.
+
+        Returns the description of CRM directory (status) fields.
+
+        Note: The docs say "The method does not return errors." ("Error Handling" section).
+
+        Calls ``crm.status.fields``; docs: https://apidocs.bitrix24.com/api-reference/crm/status/crm-status-fields
+        """
+        return await self._invoker.invoke(
+            _r.CRM_STATUS_FIELDS,
+            {},
+            _CRM_STATUS_FIELDS,
+            request_options,
+        )
+
+    async def get(
+        self,
+        *,
+        id: int,
+        request_options: RequestOptions | None = None,
+    ) -> models.Status:
+        """Get a directory item by ID.
+
+        Returns the parameters of a directory item by its ID.
+
+        Note: The second copy of this page (in the rendered page snapshot the spec was first transcribed
+        from) has the same content (it differs only in layout). Values arrive as strings ("733", "40"),
+        CATEGORY_ID may be null and EXTRA is present only for lead, quote and deal stages (the example, a
+        smart-process stage, has none) (docs/protocol.md#json-quirks, docs/protocol.md#crm-status). The
+        docs' error example ("Error Handling" section) puts the message in `error`; the wire carries error
+        "" (docs/protocol.md#errors).
+
+        Args:
+            id: ``id`` — Identifier of the directory item (from crm.status.list).
+
+        Raises:
+            errors.StatusAccessDeniedError: Access denied. (HTTP 400)
+            errors.StatusInvalidIdError: ID is not defined or invalid. (HTTP 400)
+            errors.StatusNotFoundError: Status is not found. (HTTP 400)
+            Any system error of ``b24crm.errors``, RequestValidationError, TransportError.
+
+        Calls ``crm.status.get``; docs: https://apidocs.bitrix24.com/api-reference/crm/status/crm-status-get
+        """
+        return await self._invoker.invoke(
+            _r.CRM_STATUS_GET,
+            {
+                "id": id,
+            },
+            _CRM_STATUS_GET,
+            request_options,
+        )
+
+    async def list(
+        self,
+        *,
+        order: Mapping[str, enums.StatusListOrderDirection | str] | Unset = UNSET,
+        filter: Mapping[str, Any] | Unset = UNSET,
+        request_options: RequestOptions | None = None,
+    ) -> list[models.Status]:
+        """Get a List of Directory Items by Filter.
+
+        Returns a list of directory items based on the filter.
+
+        Note: Not paginated: the server ignores `start` and returns the whole filtered set with `total` =
+        its size and no `next` (docs/protocol.md#paging, docs/protocol.md#crm-status,
+        docs/protocol.md#sources-disagree); the docs' example agrees ("total": 8, no next) although a JS
+        comment in the docs treats it as a paged list method ("Code Examples" section). There is no
+        `select`. The docs' error example ("Error Handling" section) puts the message in `error`; the wire
+        carries error "" (docs/protocol.md#errors).
+
+        Args:
+            order: ``order`` — Sort order: field name → ASC or DESC. Fields are listed by crm.status.fields.
+            filter: ``filter`` — Filter: field name → value (exact match). Fields are listed by
+                crm.status.fields.
+
+        Raises:
+            errors.StatusAccessDeniedError: Access denied. (HTTP 400)
+            errors.StatusFilterNotStringError: Filter by <F> must be a string (HTTP 400)
+            errors.StatusInvalidParametersError: Invalid parameters. (HTTP 400)
+            Any system error of ``b24crm.errors``, RequestValidationError, TransportError.
+
+        Calls ``crm.status.list``; docs: https://apidocs.bitrix24.com/api-reference/crm/status/crm-status-list
+        """
+        return await self._invoker.invoke(
+            _r.CRM_STATUS_LIST,
+            {
+                "order": order,
+                "filter": filter,
+            },
+            _CRM_STATUS_LIST,
+            request_options,
+        )
+
+    async def update(
+        self,
+        *,
+        id: int,
+        fields: models.StatusUpdateFields | models.StatusUpdateFieldsDict,
+        request_options: RequestOptions | None = None,
+    ) -> bool:
+        """Update CRM Status Element.
+
+        Updates the parameters of an existing CRM status element.
+
+        Note: The REST layer silently drops the immutable fields (ENTITY_ID, STATUS_ID, CATEGORY_ID,
+        SEMANTICS) and the read-only ones; if none of NAME, SORT, COLOR (or EXTRA.COLOR) is given it returns
+        true without changing anything; a missing NAME or SORT keeps its value, SORT <= 0 becomes 10 and
+        COLOR gets a '#' prefix (docs/protocol.md#crm-status). The docs' error example ("Error Handling"
+        section) puts the message in `error`; the wire carries error "" (docs/protocol.md#errors,
+        docs/protocol.md#sources-disagree).
+
+        Args:
+            id: ``id`` — Identifier of the status element to be updated (from crm.status.list).
+            fields: ``fields`` — Fields to update.
+
+        Raises:
+            errors.StatusAccessDeniedError: Access denied. (HTTP 400)
+            errors.StatusInvalidIdError: ID is not defined or invalid. (HTTP 400)
+            errors.StatusNotFoundError: Status is not found. (HTTP 400)
+            errors.StatusUpdateFailedError: Error on updating status. (HTTP 400)
+            Any system error of ``b24crm.errors``, RequestValidationError, TransportError.
+
+        Calls ``crm.status.update``; docs: https://apidocs.bitrix24.com/api-reference/crm/status/crm-status-update
+        """
+        return await self._invoker.invoke(
+            _r.CRM_STATUS_UPDATE,
+            {
+                "id": id,
+                "fields": fields,
+            },
+            _CRM_STATUS_UPDATE,
+            request_options,
+        )
+
+
 class CrmStatusBatchApi:
     """``crm.status.*`` methods. Inside a batch: each call records a command and returns its handle."""
 
@@ -432,6 +672,74 @@ class CrmStatusEntityApi:
         Calls ``crm.status.entity.types``; docs: https://apidocs.bitrix24.com/api-reference/crm/status/crm-status-entity-types
         """
         return self._invoker.invoke(
+            _r.CRM_STATUS_ENTITY_TYPES,
+            {},
+            _CRM_STATUS_ENTITY_TYPES,
+            request_options,
+        )
+
+
+class CrmStatusEntityAsyncApi:
+    """``crm.status.entity.*`` methods. Awaitable (``AsyncClient``)."""
+
+    __slots__ = ("_invoker",)
+
+    def __init__(self, invoker: AsyncInvoker) -> None:
+        self._invoker = invoker
+
+    async def items(
+        self,
+        *,
+        entity_id: str,
+        request_options: RequestOptions | None = None,
+    ) -> list[models.StatusEntityItem]:
+        """Get directory items by type.
+
+        Returns all directory items by the identifier ENTITY_ID, sorted by the SORT field. Similar to
+        crm.status.list, except that the latter allows sorting rules.
+
+        Note: An unknown entityId returns [] rather than an error (docs/protocol.md#crm-status). The docs'
+        error example ("Error Handling" section) puts the message in `error`; the wire carries error ""
+        (docs/protocol.md#errors).
+
+        Args:
+            entity_id: ``entityId`` — Type of the directory, for example DEAL_STAGE, SOURCE (from
+                crm.status.entity.types).
+
+        Raises:
+            errors.StatusAccessDeniedError: Access denied. (HTTP 400)
+            errors.StatusEntityIdMissingError: The parameter entityId is not defined or invalid. (HTTP 400)
+            Any system error of ``b24crm.errors``, RequestValidationError, TransportError.
+
+        Calls ``crm.status.entity.items``; docs: https://apidocs.bitrix24.com/api-reference/crm/status/crm-status-entity-items
+        """
+        return await self._invoker.invoke(
+            _r.CRM_STATUS_ENTITY_ITEMS,
+            {
+                "entityId": entity_id,
+            },
+            _CRM_STATUS_ENTITY_ITEMS,
+            request_options,
+        )
+
+    async def types(
+        self,
+        *,
+        request_options: RequestOptions | None = None,
+    ) -> list[models.StatusEntityType]:
+        """Get CRM Status Entity Types.
+
+        Returns a list of all supported types of directories (ENTITY_ID objects).
+
+        Note: A second copy of this page (in the rendered page snapshot the spec was first transcribed from)
+        has an example that is invalid JSON (a trailing comma) and differs in wording (e.g. "Quote stages",
+        "Inquiries") and in the quote FINAL_UNSUCCESS_FIELD ("DECLAINED", the code's spelling, vs "DECLINED"
+        in 001). The example here is 001's, which is valid JSON and needed no repair. The docs say "The
+        method does not return errors." ("Error Handling" section).
+
+        Calls ``crm.status.entity.types``; docs: https://apidocs.bitrix24.com/api-reference/crm/status/crm-status-entity-types
+        """
+        return await self._invoker.invoke(
             _r.CRM_STATUS_ENTITY_TYPES,
             {},
             _CRM_STATUS_ENTITY_TYPES,

@@ -2,13 +2,14 @@
 # change spec/ or codegen/ and run `make generate`.
 """``crm.type.*``: one class per dot-segment below it, as ``client.crm.type``.
 
-``*Api`` classes call at once through the client's invoker; ``*BatchApi`` classes mirror them inside
-``client.batch()`` and return handles.
+``*Api`` classes call at once through the client's invoker, ``*AsyncApi`` classes are the same methods
+awaited (``AsyncClient``); ``*BatchApi`` classes mirror them inside ``client.batch()`` (either client's)
+and return handles.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, Final
 
 from b24crm import _registry as _r
@@ -16,12 +17,14 @@ from b24crm import enums, models
 from b24crm.runtime.types import UNSET, Decoded, RequestOptions, Unset
 
 if TYPE_CHECKING:
+    from b24crm.runtime.aio import AsyncInvoker
     from b24crm.runtime.batch import BatchHandle, BatchInvoker, BatchRef
     from b24crm.runtime.client import Invoker
     from b24crm.runtime.paging import Page
 
 __all__ = [
     "CrmTypeApi",
+    "CrmTypeAsyncApi",
     "CrmTypeBatchApi",
 ]
 
@@ -332,6 +335,314 @@ class CrmTypeApi:
         Calls ``crm.type.update``; docs: https://apidocs.bitrix24.com/api-reference/crm/universal/user-defined-object-types/crm-type-update
         """
         return self._invoker.invoke(
+            _r.CRM_TYPE_UPDATE,
+            {
+                "id": id,
+                "fields": fields,
+            },
+            _CRM_TYPE_UPDATE,
+            request_options,
+        )
+
+
+class CrmTypeAsyncApi:
+    """``crm.type.*`` methods. Awaitable (``AsyncClient``)."""
+
+    __slots__ = ("_invoker",)
+
+    def __init__(self, invoker: AsyncInvoker) -> None:
+        self._invoker = invoker
+
+    async def add(
+        self,
+        *,
+        fields: models.CrmTypeAddFields | models.CrmTypeAddFieldsDict,
+        request_options: RequestOptions | None = None,
+    ) -> models.CrmTypeResult:
+        """Create a New SPA crm.type.add.
+
+        Creates a new smart process (SPA) type.
+
+        Note: A D7 controller: the new type comes back wrapped as {"type": {...}} with "Y"/"N" flags, while
+        the relation flag isChildrenListEnabled and the linkedUserFields values must be sent as
+        "true"/"false" ("Values Y and N do not work") and come back as "Y"/"N" (the page's example). A new
+        type gets its own default funnel and stage directory DYNAMIC_<entityTypeId>_STAGE_<categoryId>
+        (https://apidocs.bitrix24.com/api-reference/crm/universal/crm-item-add, SPA stageId). Its `id` and
+        `entityTypeId` are different numbers
+        (https://apidocs.bitrix24.com/api-reference/crm/universal/user-defined-object-types/index, Smart
+        Process Identifiers).
+
+        Args:
+            fields: ``fields`` — Field values of the new SPA
+
+        Raises:
+            errors.CrmIntranetOnlyError: Action is allowed only for intranet users (HTTP 403)
+            errors.CrmTypeAccessDeniedError: Access denied (HTTP 400)
+            errors.CrmTypeCreateRestrictedError: Maximum number of SPAs exceeded (HTTP 400)
+            errors.CrmTypeEntityTypeIdOutOfRangeError: entityTypeId is out of allowed range (HTTP 400)
+            errors.CrmTypeFieldsMissingError: Could not find value for parameter {fields} (HTTP 400)
+            errors.CrmTypeWorkplaceRequiredError: Select a workplace where the SPA will be located (HTTP
+                400)
+            Any system error of ``b24crm.errors``, RequestValidationError, TransportError.
+
+        Calls ``crm.type.add``; docs: https://apidocs.bitrix24.com/api-reference/crm/universal/user-defined-object-types/crm-type-add
+        """
+        return await self._invoker.invoke(
+            _r.CRM_TYPE_ADD,
+            {
+                "fields": fields,
+            },
+            _CRM_TYPE_ADD,
+            request_options,
+        )
+
+    async def delete(
+        self,
+        *,
+        id: int,
+        request_options: RequestOptions | None = None,
+    ) -> list[Any] | None:
+        """Delete user type crm.type.delete.
+
+        Deletes a smart process (SPA) type by its identifier id; only a type without items can be deleted.
+
+        Note: Success is `"result": []`; `null` means the id was not passed and nothing was deleted
+        (Returned Data). The error table has an empty row between two rows (a docs formatting slip).
+
+        Args:
+            id: ``id`` — Identifier of the smart process (from crm.type.list or crm.type.add)
+
+        Raises:
+            errors.CrmIntranetOnlyError: Action is allowed only for intranet users (HTTP 403)
+            errors.CrmTypeAccessDeniedError: Access denied (HTTP 400)
+            errors.CrmTypeHasItemsError: You cannot delete an entity type that has elements (HTTP 400)
+            errors.CrmTypeSmartProcessNotFoundError: Smart process not found (HTTP 400)
+            Any system error of ``b24crm.errors``, RequestValidationError, TransportError.
+
+        Calls ``crm.type.delete``; docs: https://apidocs.bitrix24.com/api-reference/crm/universal/user-defined-object-types/crm-type-delete
+        """
+        return await self._invoker.invoke(
+            _r.CRM_TYPE_DELETE,
+            {
+                "id": id,
+            },
+            _CRM_TYPE_DELETE,
+            request_options,
+        )
+
+    async def fields(
+        self,
+        *,
+        request_options: RequestOptions | None = None,
+    ) -> models.CrmTypeFieldsResult:
+        """Get fields of the user type crm.type.fields.
+
+        Returns the descriptions of the smart-process type settings fields. No parameters.
+
+        Note: The example's descriptors list neither relations nor linkedUserFields nor
+        isPaymentsEnabled/isCountersEnabled, which the type object has.
+
+        Raises:
+            errors.CrmIntranetOnlyError: Action is allowed only for intranet users (HTTP 403)
+            errors.CrmTypeFieldsAccessDeniedError: Access Denied (HTTP 400)
+            Any system error of ``b24crm.errors``, RequestValidationError, TransportError.
+
+        Calls ``crm.type.fields``; docs: https://apidocs.bitrix24.com/api-reference/crm/universal/user-defined-object-types/crm-type-fields
+        """
+        return await self._invoker.invoke(
+            _r.CRM_TYPE_FIELDS,
+            {},
+            _CRM_TYPE_FIELDS,
+            request_options,
+        )
+
+    async def get(
+        self,
+        *,
+        id: int,
+        request_options: RequestOptions | None = None,
+    ) -> models.CrmTypeResult:
+        """Get the user type by id crm.type.get.
+
+        Returns the smart process (SPA) type with the identifier id.
+
+        Note: `id` is the type's own identifier, not its entityTypeId (crm.type.getByEntityTypeId takes
+        that). The error example shows "error": 0 as a JSON number, the table the code 0.
+
+        Args:
+            id: ``id`` — Identifier of the SPA (from crm.type.list or crm.type.add)
+
+        Raises:
+            errors.CrmIntranetOnlyError: Action is allowed only for intranet users (HTTP 403)
+            errors.CrmTypeAccessDeniedError: Access denied (HTTP 400)
+            errors.CrmTypeNotFoundError: SPA not found (HTTP 400)
+            Any system error of ``b24crm.errors``, RequestValidationError, TransportError.
+
+        Calls ``crm.type.get``; docs: https://apidocs.bitrix24.com/api-reference/crm/universal/user-defined-object-types/crm-type-get
+        """
+        return await self._invoker.invoke(
+            _r.CRM_TYPE_GET,
+            {
+                "id": id,
+            },
+            _CRM_TYPE_GET,
+            request_options,
+        )
+
+    async def get_by_entity_type_id(
+        self,
+        *,
+        entity_type_id: int,
+        request_options: RequestOptions | None = None,
+    ) -> models.CrmTypeResult:
+        """Get the user type by entityTypeId crm.type.getByEntityTypeId.
+
+        Returns the smart process (SPA) type with the smart-process type identifier entityTypeId.
+
+        Note: The error example shows "error" as the JSON number 0.
+
+        Args:
+            entity_type_id: ``entityTypeId`` — Identifier of the smart process type
+
+        Raises:
+            errors.CrmIntranetOnlyError: Action is allowed only for intranet users (HTTP 403)
+            errors.CrmTypeAccessDeniedError: Access denied (HTTP 400)
+            errors.CrmTypeSmartProcessNotFoundError: Smart process not found (HTTP 400)
+            Any system error of ``b24crm.errors``, RequestValidationError, TransportError.
+
+        Calls ``crm.type.getByEntityTypeId``; docs: https://apidocs.bitrix24.com/api-reference/crm/universal/user-defined-object-types/crm-type-get-by-entity-type-id
+        """
+        return await self._invoker.invoke(
+            _r.CRM_TYPE_GET_BY_ENTITY_TYPE_ID,
+            {
+                "entityTypeId": entity_type_id,
+            },
+            _CRM_TYPE_GET_BY_ENTITY_TYPE_ID,
+            request_options,
+        )
+
+    async def list(
+        self,
+        *,
+        order: Mapping[str, enums.CrmTypeOrderDirection | str] | Unset = UNSET,
+        filter: Mapping[str, Any] | Unset = UNSET,
+        start: int | Unset = UNSET,
+        request_options: RequestOptions | None = None,
+    ) -> Page[models.CrmType]:
+        """Get a list of user types crm.type.list.
+
+        Returns a page (50) of smart process (SPA) types, filtered and ordered.
+
+        Note: Pages of 50 with `total` (and `next` when more exist) in the envelope. The page does not
+        mention start=-1; it is a D7 controller like crm.item.list, which honours it
+        (docs/protocol.md#count-free-paging), and an id-ordered `>id` walk stays correct even if -1 were
+        read as the first page, so count_free is declared. The records of the list carry no relations or
+        linkedUserFields (the page's example). The first request example's filter
+        ([{"logic":"OR",{"%title":"5"},{"%title":"0"}]}) is invalid JSON; its JS version shows the valid
+        form {"0": {"logic": "OR", "0": {"%title": "5"}, "1": {"%title": "0"}}}.
+
+        Args:
+            order: ``order`` — Sorting: a field of the type object → ASC or DESC.
+            filter: ``filter`` — Filter over the fields of the type object: key = optional operator prefix +
+                field name, value = the value. Conditions are joined by AND; nesting is unlimited: a group is a
+                nested object holding "logic": "OR" and its conditions under keys "0", "1", ... Prefixes: >=
+                greater or equal, > greater, <= less or equal, < less, @ IN (array value), !@ NOT IN (array
+                value), % LIKE substring (no % in the value), =% and %= LIKE with % in the value ("mol%",
+                "%mol", "%mol%"), !% NOT LIKE substring, !=% and !%= NOT LIKE with % in the value, = equal (the
+                default), != and ! not equal. Flags are filtered as "Y"/"N" ({"isAutomationEnabled": "Y"}).
+            start: ``start`` — Offset for pagination; the page size is always 50: start = (N-1) * 50 for
+                page N.
+
+        Raises:
+            errors.CrmIntranetOnlyError: Action is allowed only for intranet users (HTTP 403)
+            errors.CrmTypeAccessDeniedError: Access denied (HTTP 400)
+            errors.CrmTypeFilterFieldNotAllowedError: Invalid filter: field '<field>' is not allowed in
+                filter (HTTP 400)
+            errors.CrmTypeFilterValueInvalidError: Invalid filter: field '<field>' has invalid value (HTTP
+                400)
+            errors.CrmTypeOrderDirectionInvalidError: Invalid order: allowed sort directions are ASC, DESC.
+                But got '<orderValue>' for field '<field>' (HTTP 400)
+            errors.CrmTypeOrderFieldNotAllowedError: Invalid order: field '<field>' is not allowed in order
+                (HTTP 400)
+            Any system error of ``b24crm.errors``, RequestValidationError, TransportError.
+
+        Calls ``crm.type.list``; docs: https://apidocs.bitrix24.com/api-reference/crm/universal/user-defined-object-types/crm-type-list
+        """
+        return await self._invoker.invoke_page(
+            _r.CRM_TYPE_LIST,
+            {
+                "order": order,
+                "filter": filter,
+                "start": start,
+            },
+            _CRM_TYPE_LIST,
+            request_options,
+        )
+
+    def iter_all(
+        self,
+        *,
+        order: Mapping[str, enums.CrmTypeOrderDirection | str] | Unset = UNSET,
+        filter: Mapping[str, Any] | Unset = UNSET,
+        limit: int | None = None,
+        progress: Callable[[int], None] | None = None,
+        after_id: int | None = None,
+        request_options: RequestOptions | None = None,
+    ) -> AsyncIterator[models.CrmType]:
+        """Every record of ``crm.type.list``, streamed lazily with count-free chained batches.
+
+        Costs at most ceil(N / 2500) + 1 requests for N records. ``limit`` stops early, ``progress`` is
+        called with the number of records so far, ``after_id`` resumes an interrupted export after
+        that ID (IDs above it in the default ascending order, IDs below it with ``order={"ID": "DESC"}``).
+        Ordering by ID ascending or descending stays count-free; ordering by any other field falls back
+        to counted pages.
+        """
+        return self._invoker.iter_all(
+            _r.CRM_TYPE_LIST,
+            {
+                "order": order,
+                "filter": filter,
+            },
+            _CRM_TYPE_LIST,
+            limit=limit,
+            progress=progress,
+            after_id=after_id,
+            options=request_options,
+        )
+
+    async def update(
+        self,
+        *,
+        id: int,
+        fields: models.CrmTypeUpdateFields | models.CrmTypeUpdateFieldsDict | Unset = UNSET,
+        request_options: RequestOptions | None = None,
+    ) -> models.CrmTypeResult:
+        """Update user type crm.type.update.
+
+        Updates an existing smart process (SPA) type by its identifier id; only the passed settings change.
+
+        Note: Idempotent like crm.status.update: settings are overwritten (relations in full), so the same
+        call twice leaves the same type; the answer is the type again (its updatedTime may move,
+        UNVERIFIED). The error example ({"error": 0, "error_description": "SPA not found"}) shows a row the
+        table lacks.
+
+        Args:
+            id: ``id`` — Identifier of the SPA (from crm.type.list or crm.type.add)
+            fields: ``fields`` — Field values to update; only the passed settings change
+
+        Raises:
+            errors.CrmIntranetOnlyError: Action is allowed only for intranet users (HTTP 403)
+            errors.CrmTypeAccessDeniedError: Access denied (HTTP 400)
+            errors.CrmTypeNotFoundError: SPA not found (HTTP 400)
+            errors.CrmTypeUpdateRestrictedError: You cannot change the SPA settings due to your plan's
+                restrictions (HTTP 400)
+            errors.CrmTypeWorkplaceRequiredError: Select a workplace where the SPA will be located (HTTP
+                400)
+            Any system error of ``b24crm.errors``, RequestValidationError, TransportError.
+
+        Calls ``crm.type.update``; docs: https://apidocs.bitrix24.com/api-reference/crm/universal/user-defined-object-types/crm-type-update
+        """
+        return await self._invoker.invoke(
             _r.CRM_TYPE_UPDATE,
             {
                 "id": id,

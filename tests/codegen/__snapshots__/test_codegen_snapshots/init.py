@@ -16,7 +16,7 @@ SPEC_SHA256 = "31567191e90879e897111fdeb2f742c350d681ee5222254cf41d072188a24cb2"
 
 if TYPE_CHECKING:
     from b24crm import enums, errors, models
-    from b24crm._client import Batch, Client
+    from b24crm._client import AsyncBatch, AsyncClient, Batch, Client
     from b24crm.runtime.batch import BatchHandle
     from b24crm.runtime.errors import (
         AccessDenied,
@@ -37,6 +37,8 @@ if TYPE_CHECKING:
 _LAZY = {
     "Client": "b24crm._client",
     "Batch": "b24crm._client",
+    "AsyncClient": "b24crm._client",
+    "AsyncBatch": "b24crm._client",
     "BatchHandle": "b24crm.runtime.batch",
     "Page": "b24crm.runtime.paging",
     "UNSET": "b24crm.runtime.types",
@@ -61,6 +63,8 @@ __all__ = [
     "UNSET",
     "APIError",
     "AccessDenied",
+    "AsyncBatch",
+    "AsyncClient",
     "AuthError",
     "B24Error",
     "Batch",

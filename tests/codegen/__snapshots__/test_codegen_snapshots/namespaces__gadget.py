@@ -2,13 +2,14 @@
 # change spec/ or codegen/ and run `make generate`.
 """``crm.gadget.*``: one class per dot-segment below it, as ``client.crm.gadget``.
 
-``*Api`` classes call at once through the client's invoker; ``*BatchApi`` classes mirror them inside
-``client.batch()`` and return handles.
+``*Api`` classes call at once through the client's invoker, ``*AsyncApi`` classes are the same methods
+awaited (``AsyncClient``); ``*BatchApi`` classes mirror them inside ``client.batch()`` (either client's)
+and return handles.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Final
 
 from b24crm import _registry as _r
@@ -16,14 +17,17 @@ from b24crm import enums, models
 from b24crm.runtime.types import UNSET, Decoded, RequestOptions, Unset
 
 if TYPE_CHECKING:
+    from b24crm.runtime.aio import AsyncInvoker
     from b24crm.runtime.batch import BatchHandle, BatchInvoker, BatchRef
     from b24crm.runtime.client import Invoker
     from b24crm.runtime.paging import Page
 
 __all__ = [
     "CrmGadgetApi",
+    "CrmGadgetAsyncApi",
     "CrmGadgetBatchApi",
     "CrmGadgetEntityApi",
+    "CrmGadgetEntityAsyncApi",
     "CrmGadgetEntityBatchApi",
 ]
 
@@ -140,6 +144,114 @@ class CrmGadgetApi:
         )
 
 
+class CrmGadgetAsyncApi:
+    """``crm.gadget.*`` methods. Awaitable (``AsyncClient``)."""
+
+    __slots__ = ("_invoker",)
+
+    def __init__(self, invoker: AsyncInvoker) -> None:
+        self._invoker = invoker
+
+    @property
+    def entity(self) -> CrmGadgetEntityAsyncApi:
+        return CrmGadgetEntityAsyncApi(self._invoker)
+
+    async def export(
+        self,
+        *,
+        format: enums.GadgetExportFormat | str | Unset = UNSET,
+        request_options: RequestOptions | None = None,
+    ) -> str | None:
+        """Export gadgets.
+
+        Not allowed inside batch.
+
+        Args:
+            format: ``format``
+
+        Calls ``crm.gadget.export``; docs: https://example.test/crm-gadget-export
+        """
+        return await self._invoker.invoke(
+            _r.CRM_GADGET_EXPORT,
+            {
+                "format": format,
+            },
+            _CRM_GADGET_EXPORT,
+            request_options,
+        )
+
+    async def list(
+        self,
+        *,
+        order: Mapping[str, str] | Unset = UNSET,
+        filter: Mapping[str, Any] | Unset = UNSET,
+        select: Sequence[str] | Unset = UNSET,
+        start: int | Unset = UNSET,
+        request_options: RequestOptions | None = None,
+    ) -> Page[models.Gadget]:
+        """List gadgets.
+
+        Classic paging; the result is the list.
+
+        Args:
+            order: ``order``
+            filter: ``filter``
+            select: ``select``
+            start: ``start``
+
+        Raises:
+            errors.GadgetFilterInvalidError: Invalid filter: field '<field>' is not allowed in filter (HTTP
+                400)
+            Any system error of ``b24crm.errors``, RequestValidationError, TransportError.
+
+        Calls ``crm.gadget.list``; docs: https://example.test/crm-gadget-list
+        """
+        return await self._invoker.invoke_page(
+            _r.CRM_GADGET_LIST,
+            {
+                "order": order,
+                "filter": filter,
+                "select": select,
+                "start": start,
+            },
+            _CRM_GADGET_LIST,
+            request_options,
+        )
+
+    def iter_all(
+        self,
+        *,
+        order: Mapping[str, str] | Unset = UNSET,
+        filter: Mapping[str, Any] | Unset = UNSET,
+        select: Sequence[str] | Unset = UNSET,
+        limit: int | None = None,
+        progress: Callable[[int], None] | None = None,
+        after_id: int | None = None,
+        request_options: RequestOptions | None = None,
+    ) -> AsyncIterator[models.Gadget]:
+        """Every record of ``crm.gadget.list``, streamed lazily with count-free chained batches.
+
+        Costs at most ceil(N / 2500) + 1 requests for N records. ``limit`` stops early, ``progress`` is
+        called with the number of records so far, ``after_id`` resumes an interrupted export after
+        that ID (IDs above it in the default ascending order, IDs below it with ``order={"ID": "DESC"}``).
+        Ordering by ID ascending or descending stays count-free; ordering by any other field falls back
+        to counted pages.
+        """
+        return self._invoker.iter_all(
+            _r.CRM_GADGET_LIST,
+            {
+                "order": order,
+                "filter": filter,
+                "select": select,
+            },
+            _CRM_GADGET_LIST,
+            limit=limit,
+            progress=progress,
+            after_id=after_id,
+            options=request_options,
+        )
+
+
 class CrmGadgetBatchApi:
     """``crm.gadget.*`` methods. Inside a batch: each call records a command and returns its handle."""
 
@@ -193,6 +305,33 @@ class CrmGadgetEntityApi:
         Calls ``crm.gadget.entity.types``; docs: https://example.test/crm-gadget-entity-types
         """
         return self._invoker.invoke(
+            _r.CRM_GADGET_ENTITY_TYPES,
+            {},
+            _CRM_GADGET_ENTITY_TYPES,
+            request_options,
+        )
+
+
+class CrmGadgetEntityAsyncApi:
+    """``crm.gadget.entity.*`` methods. Awaitable (``AsyncClient``)."""
+
+    __slots__ = ("_invoker",)
+
+    def __init__(self, invoker: AsyncInvoker) -> None:
+        self._invoker = invoker
+
+    async def types(
+        self,
+        *,
+        request_options: RequestOptions | None = None,
+    ) -> list[models.GadgetEntityType]:
+        """Gadget entity types.
+
+        No parameters; a list of enum items.
+
+        Calls ``crm.gadget.entity.types``; docs: https://example.test/crm-gadget-entity-types
+        """
+        return await self._invoker.invoke(
             _r.CRM_GADGET_ENTITY_TYPES,
             {},
             _CRM_GADGET_ENTITY_TYPES,

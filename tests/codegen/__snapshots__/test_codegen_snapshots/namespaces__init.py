@@ -3,36 +3,52 @@
 """One class per dot-segment of the method names: ``client.crm.status.entity.types()``.
 
 The root namespaces live here; each top-level group (``crm.status``, ``crm.deal`` …) has a module of its own
-in this package, re-exported here. ``*Api`` classes call at once through the client's invoker;
-``*BatchApi`` classes mirror them inside ``client.batch()`` and return handles.
+in this package, re-exported here. ``*Api`` classes call at once through the client's invoker,
+``*AsyncApi`` classes are the same methods awaited (``AsyncClient``); ``*BatchApi`` classes mirror them
+inside ``client.batch()`` (either client's) and return handles.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from b24crm.namespaces.gadget import CrmGadgetApi, CrmGadgetBatchApi, CrmGadgetEntityApi, CrmGadgetEntityBatchApi
+from b24crm.namespaces.gadget import (
+    CrmGadgetApi,
+    CrmGadgetAsyncApi,
+    CrmGadgetBatchApi,
+    CrmGadgetEntityApi,
+    CrmGadgetEntityAsyncApi,
+    CrmGadgetEntityBatchApi,
+)
 from b24crm.namespaces.widget import (
     CrmWidgetApi,
+    CrmWidgetAsyncApi,
     CrmWidgetBatchApi,
     CrmWidgetLegacyTypeApi,
+    CrmWidgetLegacyTypeAsyncApi,
     CrmWidgetLegacyTypeBatchApi,
 )
 
 if TYPE_CHECKING:
+    from b24crm.runtime.aio import AsyncInvoker
     from b24crm.runtime.batch import BatchInvoker
     from b24crm.runtime.client import Invoker
 
 __all__ = [
     "CrmApi",
+    "CrmAsyncApi",
     "CrmBatchApi",
     "CrmGadgetApi",
+    "CrmGadgetAsyncApi",
     "CrmGadgetBatchApi",
     "CrmGadgetEntityApi",
+    "CrmGadgetEntityAsyncApi",
     "CrmGadgetEntityBatchApi",
     "CrmWidgetApi",
+    "CrmWidgetAsyncApi",
     "CrmWidgetBatchApi",
     "CrmWidgetLegacyTypeApi",
+    "CrmWidgetLegacyTypeAsyncApi",
     "CrmWidgetLegacyTypeBatchApi",
 ]
 
@@ -52,6 +68,23 @@ class CrmApi:
     @property
     def widget(self) -> CrmWidgetApi:
         return CrmWidgetApi(self._invoker)
+
+
+class CrmAsyncApi:
+    """``crm.*`` methods. Awaitable (``AsyncClient``)."""
+
+    __slots__ = ("_invoker",)
+
+    def __init__(self, invoker: AsyncInvoker) -> None:
+        self._invoker = invoker
+
+    @property
+    def gadget(self) -> CrmGadgetAsyncApi:
+        return CrmGadgetAsyncApi(self._invoker)
+
+    @property
+    def widget(self) -> CrmWidgetAsyncApi:
+        return CrmWidgetAsyncApi(self._invoker)
 
 
 class CrmBatchApi:

@@ -2,13 +2,14 @@
 # change spec/ or codegen/ and run `make generate`.
 """``crm.widget.*``: one class per dot-segment below it, as ``client.crm.widget``.
 
-``*Api`` classes call at once through the client's invoker; ``*BatchApi`` classes mirror them inside
-``client.batch()`` and return handles.
+``*Api`` classes call at once through the client's invoker, ``*AsyncApi`` classes are the same methods
+awaited (``AsyncClient``); ``*BatchApi`` classes mirror them inside ``client.batch()`` (either client's)
+and return handles.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Final
 
 from b24crm import _registry as _r
@@ -16,14 +17,17 @@ from b24crm import enums, models
 from b24crm.runtime.types import UNSET, Decoded, RequestOptions, Unset
 
 if TYPE_CHECKING:
+    from b24crm.runtime.aio import AsyncInvoker
     from b24crm.runtime.batch import BatchHandle, BatchInvoker, BatchRef
     from b24crm.runtime.client import Invoker
     from b24crm.runtime.paging import Page
 
 __all__ = [
     "CrmWidgetApi",
+    "CrmWidgetAsyncApi",
     "CrmWidgetBatchApi",
     "CrmWidgetLegacyTypeApi",
+    "CrmWidgetLegacyTypeAsyncApi",
     "CrmWidgetLegacyTypeBatchApi",
 ]
 
@@ -180,6 +184,153 @@ class CrmWidgetApi:
         )
 
 
+class CrmWidgetAsyncApi:
+    """``crm.widget.*`` methods. Awaitable (``AsyncClient``)."""
+
+    __slots__ = ("_invoker",)
+
+    def __init__(self, invoker: AsyncInvoker) -> None:
+        self._invoker = invoker
+
+    @property
+    def legacy_type(self) -> CrmWidgetLegacyTypeAsyncApi:
+        return CrmWidgetLegacyTypeAsyncApi(self._invoker)
+
+    async def add(
+        self,
+        *,
+        fields: models.WidgetAddFields | models.WidgetAddFieldsDict,
+        params: models.WidgetAddParams | models.WidgetAddParamsDict | Unset = UNSET,
+        request_options: RequestOptions | None = None,
+    ) -> int:
+        """Create a widget.
+
+        Creates a widget. Backslashes \\ and "quotes" survive into docstrings.
+
+        Note: The docs say `id`; the server reads `ID`.
+
+        Args:
+            fields: ``fields`` — Values of the new widget
+            params: ``params`` — Options.
+
+        Raises:
+            errors.WidgetAccessDeniedError: Access denied. (HTTP 400)
+            errors.WidgetDuplicateCodeError: The specified code already exists. (HTTP 400)
+            Any system error of ``b24crm.errors``, RequestValidationError, TransportError.
+
+        Calls ``crm.widget.add``; docs: https://example.test/crm-widget-add
+        """
+        return await self._invoker.invoke(
+            _r.CRM_WIDGET_ADD,
+            {
+                "fields": fields,
+                "params": params,
+            },
+            _CRM_WIDGET_ADD,
+            request_options,
+        )
+
+    async def get(
+        self,
+        *,
+        id: int,
+        request_options: RequestOptions | None = None,
+    ) -> models.Widget:
+        """Get a widget.
+
+        Returns one widget by ID.
+
+        Args:
+            id: ``id`` — Widget identifier
+
+        Raises:
+            errors.WidgetAccessDeniedError: Access denied. (HTTP 400)
+            errors.WidgetNotFoundError: Widget is not found. (HTTP 400)
+            Any system error of ``b24crm.errors``, RequestValidationError, TransportError.
+
+        Calls ``crm.widget.get``; docs: https://example.test/crm-widget-get
+        """
+        return await self._invoker.invoke(
+            _r.CRM_WIDGET_GET,
+            {
+                "id": id,
+            },
+            _CRM_WIDGET_GET,
+            request_options,
+        )
+
+    async def list(
+        self,
+        *,
+        entity_type_id: int,
+        order: Mapping[str, enums.WidgetOrderDirection | str] | Unset = UNSET,
+        filter: Mapping[str, Any] | Unset = UNSET,
+        select: Sequence[str] | Unset = UNSET,
+        start: int | Unset = UNSET,
+        request_options: RequestOptions | None = None,
+    ) -> Page[models.Widget]:
+        """List widgets.
+
+        Returns widgets page by page ({"items":[...]} inside result).
+
+        Args:
+            entity_type_id: ``entityTypeId`` — Object type
+            order: ``order``
+            filter: ``filter``
+            select: ``select``
+            start: ``start``
+
+        Calls ``crm.widget.list``; docs: https://example.test/crm-widget-list
+        """
+        return await self._invoker.invoke_page(
+            _r.CRM_WIDGET_LIST,
+            {
+                "entityTypeId": entity_type_id,
+                "order": order,
+                "filter": filter,
+                "select": select,
+                "start": start,
+            },
+            _CRM_WIDGET_LIST,
+            request_options,
+        )
+
+    def iter_all(
+        self,
+        *,
+        entity_type_id: int,
+        order: Mapping[str, enums.WidgetOrderDirection | str] | Unset = UNSET,
+        filter: Mapping[str, Any] | Unset = UNSET,
+        select: Sequence[str] | Unset = UNSET,
+        limit: int | None = None,
+        progress: Callable[[int], None] | None = None,
+        after_id: int | None = None,
+        request_options: RequestOptions | None = None,
+    ) -> AsyncIterator[models.Widget]:
+        """Every record of ``crm.widget.list``, streamed lazily with count-free chained batches.
+
+        Costs at most ceil(N / 2500) + 1 requests for N records. ``limit`` stops early, ``progress`` is
+        called with the number of records so far, ``after_id`` resumes an interrupted export after
+        that ID (IDs above it in the default ascending order, IDs below it with ``order={"ID": "DESC"}``).
+        Ordering by ID ascending or descending stays count-free; ordering by any other field falls back
+        to counted pages.
+        """
+        return self._invoker.iter_all(
+            _r.CRM_WIDGET_LIST,
+            {
+                "entityTypeId": entity_type_id,
+                "order": order,
+                "filter": filter,
+                "select": select,
+            },
+            _CRM_WIDGET_LIST,
+            limit=limit,
+            progress=progress,
+            after_id=after_id,
+            options=request_options,
+        )
+
+
 class CrmWidgetBatchApi:
     """``crm.widget.*`` methods. Inside a batch: each call records a command and returns its handle."""
 
@@ -267,6 +418,35 @@ class CrmWidgetLegacyTypeApi:
         Deprecated: Bitrix24 has discontinued this method; calling it warns (DeprecationWarning).
         """
         return self._invoker.invoke(
+            _r.CRM_WIDGET_LEGACY_TYPE_FIELDS,
+            {},
+            _CRM_WIDGET_LEGACY_TYPE_FIELDS,
+            request_options,
+        )
+
+
+class CrmWidgetLegacyTypeAsyncApi:
+    """``crm.widget.legacyType.*`` methods. Awaitable (``AsyncClient``)."""
+
+    __slots__ = ("_invoker",)
+
+    def __init__(self, invoker: AsyncInvoker) -> None:
+        self._invoker = invoker
+
+    async def fields(
+        self,
+        *,
+        request_options: RequestOptions | None = None,
+    ) -> dict[str, models.FieldInfo]:
+        """Describe legacy widget fields.
+
+        Discontinued.
+
+        Calls ``crm.widget.legacyType.fields``; docs: https://example.test/outdated/crm-widget-legacy-type-fields
+
+        Deprecated: Bitrix24 has discontinued this method; calling it warns (DeprecationWarning).
+        """
+        return await self._invoker.invoke(
             _r.CRM_WIDGET_LEGACY_TYPE_FIELDS,
             {},
             _CRM_WIDGET_LEGACY_TYPE_FIELDS,
