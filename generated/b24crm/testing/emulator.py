@@ -12,7 +12,7 @@ import threading
 from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import attrs
 
@@ -28,7 +28,11 @@ from b24crm.testing.server import CONTROL_TOKEN_HEADER, DEFAULT_MAX_BODY_BYTES, 
 from b24crm.testing.tls import Certificates, make_certificates, remove_certificates
 
 if TYPE_CHECKING:
-    from b24crm._client import Client
+    from b24crm._client import AsyncClient, Client
+    from b24crm.runtime.engine import ClientCore
+
+#: ``Client`` or ``AsyncClient``: both are built from the same options.
+C = TypeVar("C", bound="ClientCore[Any, Any, Any]")
 
 __all__ = ["Emulator", "OAuthCredentials"]
 
@@ -301,14 +305,24 @@ class Emulator:
         through the emulator's token endpoint, the generated CA trusted with ``tls=True``."""
         from b24crm._client import Client
 
+        return self._connect(Client, auth, client_options)
+
+    def async_client(self, auth: str = "webhook", **client_options: Any) -> AsyncClient:
+        """A ``b24crm.AsyncClient`` (``b24crm[async]``) set up as :meth:`client` sets up the sync one. It may be
+        made outside a loop; its connections open on the loop that first uses it (``async with`` closes them)."""
+        from b24crm._client import AsyncClient
+
+        return self._connect(AsyncClient, auth, client_options)
+
+    def _connect(self, cls: type[C], auth: str, client_options: dict[str, Any]) -> C:
         client_options.setdefault("rate_limit", parse_plan(self.plan))
         if self.ca_file is not None:
             client_options.setdefault("ca_certs", self.ca_file)
         if auth == "webhook":
-            return Client.from_webhook(self.webhook_url, **client_options)
+            return cls.from_webhook(self.webhook_url, **client_options)
         if auth == "oauth":
             creds = self.oauth
-            return Client.from_oauth(
+            return cls.from_oauth(
                 self.base_url,
                 client_id=creds.client_id,
                 client_secret=creds.client_secret,

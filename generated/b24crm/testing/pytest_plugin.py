@@ -8,18 +8,31 @@ its seed before each test (fast). Two ways to choose what it holds:
   folders asking for the same options share the same one;
 * mark a test ``@pytest.mark.b24_emulator(plan="standard", seed="empty")`` to get a dedicated emulator,
   started for that test alone and stopped after it.
+
+For asyncio tests (with pytest-asyncio installed): ``async def test_x(b24_async_client):`` gets a
+``b24crm.AsyncClient`` on that emulator, opened on the test's loop and closed after it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import AsyncIterator, Iterator
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from b24crm.testing.emulator import Emulator
 
-__all__ = ["EmulatorPool", "b24_emulator", "b24_emulator_options", "b24_emulator_pool", "b24_emulator_session"]
+if TYPE_CHECKING:
+    from b24crm._client import AsyncClient
+
+__all__ = [
+    "EmulatorPool",
+    "b24_async_client",
+    "b24_emulator",
+    "b24_emulator_options",
+    "b24_emulator_pool",
+    "b24_emulator_session",
+]
 
 #: What ``b24_emulator`` holds unless a conftest says otherwise.
 DEFAULT_OPTIONS: dict[str, Any] = {"seed": "demo"}
@@ -85,3 +98,16 @@ def b24_emulator(
     shared = b24_emulator_pool.get(**b24_emulator_options)
     shared.reset()
     yield shared
+
+
+try:  # the async fixture needs pytest-asyncio (the test extra); without it the plugin offers the sync ones
+    import pytest_asyncio
+except ImportError:  # pragma: no cover - installed wherever b24crm's own tests run
+    pass
+else:
+
+    @pytest_asyncio.fixture
+    async def b24_async_client(b24_emulator: Emulator) -> AsyncIterator[AsyncClient]:
+        """An ``AsyncClient`` on ``b24_emulator`` (webhook auth, limiter matched to the plan), closed after."""
+        async with b24_emulator.async_client() as client:
+            yield client
