@@ -137,6 +137,8 @@ def _str(field: Field, raw: Any, classic: bool) -> Any:
 
 
 def _file(field: Field, raw: Any, classic: bool) -> Any:
+    if raw in (None, "", [], {}):
+        return None  # no file
     return raw  # an upload ({"fileData": [name, base64]}) or a stored file's map: kept as sent
 
 
