@@ -82,6 +82,10 @@ REFUSED_AT_RANDOM = frozenset(
         "crm.duplicate.volatileType.register",
         "crm.duplicate.volatileType.unregister",
         "crm.entity.mergeBatch",
+        # By-ID methods: a random ID is almost never one of the portal's few objects.
+        *(f"crm.{e}.{v}" for e in ("deal", "lead", "contact", "company") for v in ("get", "update", "delete")),
+        *("crm.category.get", "crm.category.update", "crm.category.delete", "crm.category.add"),
+        *("crm.type.get", "crm.type.getByEntityTypeId", "crm.type.update", "crm.type.delete"),
     }
 )
 
@@ -187,6 +191,43 @@ VALID: dict[str, dict[str, Any]] = {
     "crm.enum.activitynotifytype": {},
     "crm.enum.contenttype": {},
     "crm.enum.activitystatus": {},
+    # The CRM core, on the demo portal's own objects (deals 1-9, leads 1-5, contacts 1-8, companies 1-4).
+    **{
+        f"crm.{entity}.{verb}": params
+        for entity, fields in (
+            ("deal", {"TITLE": "Schema deal", "CATEGORY_ID": 1, "OPPORTUNITY": 10}),
+            ("lead", {"TITLE": "Schema lead", "NAME": "Ann"}),
+            ("contact", {"NAME": "Schema", "PHONE": [{"VALUE": "+1 555 0199", "VALUE_TYPE": "WORK"}]}),
+            ("company", {"TITLE": "Schema Ltd"}),
+        )
+        for verb, params in (
+            ("add", {"fields": fields}),
+            ("get", {"id": 1}),
+            ("list", {"filter": {">ID": 0}, "select": ["*", "UF_*"], "order": {"ID": "DESC"}}),
+            ("update", {"id": 1, "fields": {"COMMENTS": "via schemathesis"}}),
+            ("fields", {}),
+            ("delete", {"id": 2}),
+        )
+    },
+    "crm.item.add": {"entityTypeId": 2, "fields": {"title": "Schema item", "opportunity": 5}},
+    "crm.item.get": {"entityTypeId": 3, "id": 1},
+    "crm.item.list": {"entityTypeId": 2, "filter": {"logic": "OR", "0": {">opportunity": 0}, "1": {"=id": 1}}},
+    "crm.item.update": {"entityTypeId": 177, "id": 1, "fields": {"title": "Renamed"}},
+    "crm.item.fields": {"entityTypeId": 1},
+    "crm.item.delete": {"entityTypeId": 2, "id": 3},
+    "crm.category.add": {"entityTypeId": 2, "fields": {"name": "Schema funnel", "sort": 50}},
+    "crm.category.get": {"entityTypeId": 177, "id": 7},
+    "crm.category.list": {"entityTypeId": 2},
+    "crm.category.update": {"entityTypeId": 2, "id": 1, "fields": {"name": "Partners (renamed)"}},
+    "crm.category.delete": {"entityTypeId": 2, "id": 10},  # the funnel category.add made, still empty
+    "crm.category.fields": {"entityTypeId": 2},
+    "crm.type.add": {"fields": {"title": "Schema process"}},
+    "crm.type.get": {"id": 1},
+    "crm.type.getByEntityTypeId": {"entityTypeId": 177},
+    "crm.type.list": {},
+    "crm.type.update": {"id": 1, "fields": {"title": "Equipment"}},
+    "crm.type.delete": {"id": 2},  # the type type.add made, without items
+    "crm.type.fields": {},
 }
 
 
