@@ -7,13 +7,14 @@ and ``emu.stats()`` counts only its own requests.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 
 from b24crm import Client
 from b24crm.testing import Emulator
+from tests.integration.sync_view import LoopThread, SyncView
 
 #: Synthetic deal (entityTypeId=2) stage-history records the shared emulator is seeded with.
 STAGE_HISTORY = 1000
@@ -37,7 +38,34 @@ def emu(b24_emulator: Emulator) -> Emulator:
     return b24_emulator
 
 
+@pytest.fixture(scope="session")
+def loop_thread() -> Iterator[LoopThread]:
+    """The event loop the asyncio client's calls run on (``sync_view``)."""
+    loop = LoopThread()
+    try:
+        yield loop
+    finally:
+        loop.close()
+
+
+Connect = Callable[..., Any]
+
+
+@pytest.fixture(params=["sync", "async"])
+def connect(request: pytest.FixtureRequest, loop_thread: LoopThread) -> Connect:
+    """``connect(emu, **options)``: ``emu.client(**options)`` for the sync run, ``emu.async_client(**options)``
+    seen through :class:`SyncView` for the async run, so every test that takes it checks both clients."""
+
+    def open_client(emulator: Emulator, **options: Any) -> Any:
+        if request.param == "sync":
+            return emulator.client(**options)
+        return SyncView(emulator.async_client(**options), loop_thread)
+
+    return open_client
+
+
 @pytest.fixture
-def client(emu: Emulator) -> Iterator[Client]:
-    with emu.client() as c:
+def client(emu: Emulator, connect: Connect) -> Iterator[Client]:
+    """The generated client on the shared emulator: ``Client``, then ``AsyncClient`` (parametrized)."""
+    with connect(emu) as c:
         yield c

@@ -13,7 +13,7 @@ from b24crm.runtime.transport import HttpResponse, NotSent, Urllib3Transport
 from b24crm.testing import Emulator
 from b24crm.testing.api import CallContext, Result
 
-from .conftest import deal_history
+from .conftest import Connect, deal_history
 
 TIME_KEYS = {
     "start",
@@ -51,10 +51,10 @@ def test_the_same_request_passes_once_fixed(emu: Emulator, client: Client) -> No
     assert emu.stats()["requests"] == 2
 
 
-def test_matched_limiter_meets_no_query_limit_over_a_burst() -> None:
+def test_matched_limiter_meets_no_query_limit_over_a_burst(connect: Connect) -> None:
     burst = 40
     with Emulator(seed="demo", plan="10/20") as emu:
-        with emu.client() as client:  # the client's limiter is matched to the plan
+        with connect(emu) as client:  # the client's limiter is matched to the plan
             for _ in range(burst):
                 assert client.crm.settings.mode.get() == 1
         stats = emu.stats()
@@ -62,7 +62,7 @@ def test_matched_limiter_meets_no_query_limit_over_a_burst() -> None:
 
         # the same burst without a limiter does hit the portal's bucket: the test above can fail
         emu.reset()
-        with emu.client(rate_limit="off", max_attempts=1) as unthrottled, pytest.raises(RateLimited) as caught:
+        with connect(emu, rate_limit="off", max_attempts=1) as unthrottled, pytest.raises(RateLimited) as caught:
             for _ in range(burst):
                 unthrottled.crm.settings.mode.get()
         assert isinstance(caught.value, errors.QueryLimitExceededError)
@@ -70,8 +70,8 @@ def test_matched_limiter_meets_no_query_limit_over_a_burst() -> None:
         assert emu.stats()["rate_limited"] >= 1
 
 
-def test_a_batch_is_one_request_for_the_limiter() -> None:
-    with Emulator(seed="demo", plan="3/1") as emu, emu.client() as client:
+def test_a_batch_is_one_request_for_the_limiter(connect: Connect) -> None:
+    with Emulator(seed="demo", plan="3/1") as emu, connect(emu) as client:
         batch = client.batch()
         handles = [batch.crm.status.get(id=i) for i in range(1, 51)]
         batch.execute()
@@ -133,8 +133,8 @@ def test_a_wrong_webhook_code_is_an_auth_error(emu: Emulator) -> None:
     assert "not-the-code" not in str(caught.value)  # webhook codes never appear in messages
 
 
-def test_oauth_client_refreshes_once(emu: Emulator) -> None:
-    with emu.client(auth="oauth") as client:
+def test_oauth_client_refreshes_once(emu: Emulator, connect: Connect) -> None:
+    with connect(emu, auth="oauth") as client:
         assert client.crm.status.entity.items(entity_id="SOURCE")
         emu.expire_tokens()
         assert client.crm.settings.mode.get() == 1

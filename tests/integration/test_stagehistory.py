@@ -13,7 +13,7 @@ from b24crm import Client, Page, enums, errors, models
 from b24crm.testing import Emulator
 from b24crm.testing.api import CallContext
 
-from .conftest import STAGE_HISTORY, deal_history
+from .conftest import STAGE_HISTORY, Connect, deal_history
 
 
 def _all_ids_by_pages(client: Client, **params: Any) -> list[int]:
@@ -177,8 +177,8 @@ def test_iter_all_descending_is_count_free(emu: Emulator, client: Client) -> Non
 
 
 @pytest.mark.parametrize("size", [0, 49, 50, 2500, 2550, 7501])
-def test_iter_all_request_bound(size: int) -> None:
-    with Emulator(seed="empty", stage_history=size) as emu, emu.client() as client:
+def test_iter_all_request_bound(size: int, connect: Connect) -> None:
+    with Emulator(seed="empty", stage_history=size) as emu, connect(emu) as client:
         before = emu.stats()["requests"]
         ids = [i.id for i in client.crm.stagehistory.iter_all(entity_type_id=2)]
         used = emu.stats()["requests"] - before
