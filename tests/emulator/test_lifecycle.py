@@ -5,10 +5,13 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.parse
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -223,3 +226,35 @@ def test_throughput_helper_runs(emu: Emulator) -> None:
     from b24crm.testing.throughput import measure
 
     assert measure(emu, calls=200, connections=2) > 0  # the number itself is reported by `make bench`
+
+
+def test_cli_keeps_serving_when_its_reader_has_gone(tmp_path: Path) -> None:
+    """``b24crm emulator | head -1`` style: the banner meets a closed pipe; no traceback, the server stays up."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "b24crm", "emulator", "--seed", "empty", "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None and process.stderr is not None
+        process.stdout.close()  # the reader is gone before the banner is printed
+        deadline = time.monotonic() + 20
+        status = 0
+        while time.monotonic() < deadline and process.poll() is None and status == 0:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/rest/1/x/crm.status.list", timeout=1) as r:
+                    status = r.status
+            except urllib.error.HTTPError as exc:
+                status = exc.code  # a Bitrix error body: the server answers
+            except OSError:
+                time.sleep(0.1)
+        assert process.poll() is None, process.stderr.read()
+        assert status in (200, 401)
+    finally:
+        process.terminate()
+        _out, err = process.communicate(timeout=10)
+    assert "Traceback" not in err and "BrokenPipeError" not in err, err

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import signal
+import os
 import sys
 import threading
 from collections.abc import Sequence
@@ -88,7 +89,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             lines.append(f"CA file:            {emulator.ca_file}")
         if args.state:
             lines.append(f"state file:         {args.state}")
-        print("\n".join(lines), flush=True)
+        try:
+            print("\n".join(lines), flush=True)
+        except BrokenPipeError:  # `| head -3`: the reader has what it wanted; the emulator keeps serving
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            os.close(devnull)
         try:
             while not stop.wait(0.5):
                 pass
