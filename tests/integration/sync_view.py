@@ -92,6 +92,10 @@ class SyncView:
     def __repr__(self) -> str:
         return repr(self._target)
 
+    def close(self) -> None:
+        """``Client.close()`` is ``await AsyncClient.aclose()``."""
+        self._loop.run(self._target.aclose())
+
     def __enter__(self) -> SyncView:
         return self
 

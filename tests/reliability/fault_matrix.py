@@ -121,14 +121,16 @@ def _describe_error(exc: B24Error) -> str:
     return f"{type(exc).__name__}, may_have_run={flag}"
 
 
-def run_cell(emu: Emulator, fault: FaultCase, call: str) -> Cell:
+def run_cell(emu: Emulator, fault: FaultCase, call: str, connect: Callable[..., Any] = Emulator.client) -> Cell:
+    """One cell; ``connect(emu, auth, **options)`` makes the client (``Emulator.client``, or the asyncio client
+    seen through ``tests.integration.sync_view.SyncView``: the same contract holds for both)."""
     emu.reset()
     counter = Counter()
     for name in set(HANDLER.values()):
         emu.register(name, counter.wrap(name), validate=False)
     oauth = fault.key == "expired_token"
     timeout = (5.0, READ_TIMEOUT) if fault.key == "read_timeout" else (5.0, 30.0)
-    client = emu.client("oauth" if oauth else "webhook", **client_options(timeout=timeout))
+    client = connect(emu, "oauth" if oauth else "webhook", **client_options(timeout=timeout))
     before = _rows(emu)
     target = next(k for k, r in before.items() if r["ENTITY_ID"] == "SOURCE" and r["STATUS_ID"] == "EMAIL")
     code = f"RM_{fault.key.upper()}_{call.upper()}"[:50]

@@ -8,10 +8,13 @@ while the committed table differs from the one these results give.
 from __future__ import annotations
 
 import difflib
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
 from b24crm.testing import Emulator
+from tests.integration.sync_view import LoopThread, SyncView
 
 from .fault_matrix import CALLS, DOC, FAULTS, Cell, FaultCase, all_cells, failed_cells, render, run_cell, splice
 
@@ -25,6 +28,30 @@ def test_cell(emu: Emulator, fault: FaultCase, call: str) -> None:
     cell = run_cell(emu, fault, call)
     RESULTS[(fault.key, call)] = cell
     assert cell.ok, f"{fault.key} × {call}: " + "; ".join(cell.failures)
+
+
+@pytest.fixture(scope="module")
+def loop_thread() -> Iterator[LoopThread]:
+    loop = LoopThread()
+    try:
+        yield loop
+    finally:
+        loop.close()
+
+
+@pytest.mark.parametrize("call", CALLS)
+@pytest.mark.parametrize("fault", FAULTS, ids=[f.key for f in FAULTS])
+def test_cell_async(emu: Emulator, fault: FaultCase, call: str, loop_thread: LoopThread) -> None:
+    """The same cell through ``AsyncClient``: the same contract, and the same outcome as the sync client's."""
+
+    def connect(emulator: Emulator, auth: str, **options: Any) -> SyncView:
+        return SyncView(emulator.async_client(auth, **options), loop_thread)
+
+    cell = run_cell(emu, fault, call, connect)
+    assert cell.ok, f"{fault.key} × {call} (async): " + "; ".join(cell.failures)
+    sync = RESULTS.get((fault.key, call))
+    if sync is not None:
+        assert cell.text == sync.text
 
 
 def test_reliability_doc_shows_the_matrix(module_emulator: Emulator) -> None:
