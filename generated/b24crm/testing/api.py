@@ -65,9 +65,6 @@ class Result:
     #: False when ``total`` is sent without a COUNT having run (classic ``start=-1`` answers ``total: 0``),
     #: so the ``counted_pages`` statistic counts only real counts.
     counted: bool = True
-    #: False when ``total`` is sent without a COUNT having run (classic ``start=-1`` answers ``total: 0``),
-    #: so the ``counted_pages`` statistic counts only real counts.
-    counted: bool = True
 
 
 @attrs.frozen
