@@ -188,6 +188,6 @@ def test_oauth_refresh_retries_a_failing_token_endpoint_and_stops_on_oauth_error
         with pytest.raises(errors.AuthError) as caught:
             bad.crm.settings.mode.get()
     assert wrong.token_requests == 1
-    assert caught.value.code == "invalid_client" and "client_id/client_secret" in str(caught.value)
+    assert caught.value.code == "invalid_client" and "check client_id and client_secret" in str(caught.value)
     for secret in ("not-the-app-secret", creds.refresh_token, creds.access_token):
         assert secret not in str(caught.value)
