@@ -7,14 +7,16 @@ and ``emu.stats()`` counts only its own requests.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from b24crm import Client
 from b24crm.testing import Emulator
-from tests.integration.sync_view import LoopThread, SyncView
+from tests.flavours import Connect, connect, loop_thread
+
+__all__ = ["STAGE_HISTORY", "Connect", "connect", "deal_history", "loop_thread"]
 
 #: Synthetic deal (entityTypeId=2) stage-history records the shared emulator is seeded with.
 STAGE_HISTORY = 1000
@@ -36,32 +38,6 @@ def b24_emulator_options() -> dict[str, Any]:
 @pytest.fixture
 def emu(b24_emulator: Emulator) -> Emulator:
     return b24_emulator
-
-
-@pytest.fixture(scope="session")
-def loop_thread() -> Iterator[LoopThread]:
-    """The event loop the asyncio client's calls run on (``sync_view``)."""
-    loop = LoopThread()
-    try:
-        yield loop
-    finally:
-        loop.close()
-
-
-Connect = Callable[..., Any]
-
-
-@pytest.fixture(params=["sync", "async"])
-def connect(request: pytest.FixtureRequest, loop_thread: LoopThread) -> Connect:
-    """``connect(emu, **options)``: ``emu.client(**options)`` for the sync run, ``emu.async_client(**options)``
-    seen through :class:`SyncView` for the async run, so every test that takes it checks both clients."""
-
-    def open_client(emulator: Emulator, **options: Any) -> Any:
-        if request.param == "sync":
-            return emulator.client(**options)
-        return SyncView(emulator.async_client(**options), loop_thread)
-
-    return open_client
 
 
 @pytest.fixture

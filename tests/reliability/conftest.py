@@ -11,6 +11,9 @@ import pytest
 from b24crm.runtime.retry import RetryPolicy
 from b24crm.testing import Emulator
 from b24crm.testing.pytest_plugin import EmulatorPool
+from tests.flavours import connect, loop_thread
+
+__all__ = ["VirtualClock", "client_options", "connect", "fast_retries", "loop_thread"]
 
 
 class VirtualClock:

@@ -8,13 +8,15 @@ while the committed table differs from the one these results give.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from b24crm.testing import Emulator
+from tests.flavours import loop_thread
 from tests.integration.sync_view import LoopThread, SyncView
+
+__all__ = ["loop_thread"]  # the fixture, offered to this module's tests
 
 from .fault_matrix import CALLS, DOC, FAULTS, Cell, FaultCase, all_cells, failed_cells, render, run_cell, splice
 
@@ -28,15 +30,6 @@ def test_cell(emu: Emulator, fault: FaultCase, call: str) -> None:
     cell = run_cell(emu, fault, call)
     RESULTS[(fault.key, call)] = cell
     assert cell.ok, f"{fault.key} × {call}: " + "; ".join(cell.failures)
-
-
-@pytest.fixture(scope="module")
-def loop_thread() -> Iterator[LoopThread]:
-    loop = LoopThread()
-    try:
-        yield loop
-    finally:
-        loop.close()
 
 
 @pytest.mark.parametrize("call", CALLS)

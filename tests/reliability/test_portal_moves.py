@@ -14,6 +14,7 @@ import pytest
 
 from b24crm.runtime.errors import TransportError
 from b24crm.testing import Emulator
+from tests.flavours import Connect
 
 from .conftest import client_options
 
@@ -41,11 +42,11 @@ def test_https_portal_moving_to_loopback_http_is_refused(plain: Emulator) -> Non
         client.close()
 
 
-def test_location_with_userinfo_is_refused(emu: Emulator) -> None:
+def test_location_with_userinfo_is_refused(emu: Emulator, connect: Connect) -> None:
     alternate = urllib.parse.urlsplit(emu.alternate_base_url)
     # "portal.example" looks like the host but is userinfo: the request would go to the alternate listener.
     emu.faults.add(method="crm.settings.mode.get", kind="moved", location=f"http://portal.example@{alternate.netloc}")
-    client = emu.client(**client_options())
+    client = connect(emu, **client_options())
     with pytest.raises(TransportError, match="userinfo") as info:
         client.crm.settings.mode.get()
     assert info.value.may_have_run is False
@@ -56,9 +57,9 @@ def test_location_with_userinfo_is_refused(emu: Emulator) -> None:
 
 
 @pytest.mark.parametrize("status", [301, 303, 307, 308])
-def test_only_a_302_is_a_portal_move(emu: Emulator, status: int) -> None:
+def test_only_a_302_is_a_portal_move(emu: Emulator, status: int, connect: Connect) -> None:
     emu.faults.add(method="crm.settings.mode.get", kind="moved", status=status)
-    client = emu.client(**client_options())
+    client = connect(emu, **client_options())
     with pytest.raises(TransportError, match="only a 302") as info:
         client.crm.settings.mode.get()
     assert info.value.may_have_run is False
@@ -67,9 +68,9 @@ def test_only_a_302_is_a_portal_move(emu: Emulator, status: int) -> None:
     client.close()
 
 
-def test_a_302_is_followed_and_the_moves_per_call_are_bounded(emu: Emulator) -> None:
+def test_a_302_is_followed_and_the_moves_per_call_are_bounded(emu: Emulator, connect: Connect) -> None:
     moves: list[tuple[str, str]] = []
-    client = emu.client(**client_options(on_portal_moved=lambda old, new: moves.append((old, new))))
+    client = connect(emu, **client_options(on_portal_moved=lambda old, new: moves.append((old, new))))
     emu.faults.add(method="crm.settings.mode.get", kind="moved")  # to the alternate listener
     assert client.crm.settings.mode.get() == 1
     assert moves == [(emu.base_url, emu.alternate_base_url)] and client.portal == emu.alternate_base_url

@@ -14,15 +14,16 @@ import pytest
 from b24crm.runtime.errors import ResponseDecodeError, ResponseTooLarge, TransportError
 from b24crm.runtime.types import RequestOptions
 from b24crm.testing import Emulator
+from tests.flavours import Connect
 
 from .conftest import client_options, fast_retries
 
 MiB = 1024 * 1024
 
 
-def test_a_dripped_body_ends_at_the_deadline(emu: Emulator) -> None:
+def test_a_dripped_body_ends_at_the_deadline(emu: Emulator, connect: Connect) -> None:
     # Ten pieces 0.4 s apart: no read waits 1 s, the whole body takes 4 s.
-    client = emu.client(**client_options(timeout=1.0, deadline=1.5, retry_policy=fast_retries(1)))
+    client = connect(emu, **client_options(timeout=1.0, deadline=1.5, retry_policy=fast_retries(1)))
     emu.faults.add(method="crm.settings.mode.get", kind="drip", seconds=0.4)
     with pytest.raises(TransportError, match=r"deadline of 1\.5s") as info:
         client.crm.settings.mode.get()
@@ -32,8 +33,8 @@ def test_a_dripped_body_ends_at_the_deadline(emu: Emulator) -> None:
     client.close()
 
 
-def test_the_deadline_per_call_overrides_the_clients(emu: Emulator) -> None:
-    client = emu.client(**client_options(timeout=1.0, retry_policy=fast_retries(1)))  # default deadline: 120 s
+def test_the_deadline_per_call_overrides_the_clients(emu: Emulator, connect: Connect) -> None:
+    client = connect(emu, **client_options(timeout=1.0, retry_policy=fast_retries(1)))  # default deadline: 120 s
     emu.faults.add(method="crm.settings.mode.get", kind="drip", seconds=0.3)
     with pytest.raises(TransportError, match=r"deadline of 1s"):
         client.call("crm.settings.mode.get", request_options=RequestOptions(deadline=1.0))
@@ -42,8 +43,8 @@ def test_the_deadline_per_call_overrides_the_clients(emu: Emulator) -> None:
     client.close()
 
 
-def test_a_gzip_bomb_stops_at_the_cap_and_is_not_retried(emu: Emulator) -> None:
-    client = emu.client(**client_options(max_response_bytes=1 * MiB))
+def test_a_gzip_bomb_stops_at_the_cap_and_is_not_retried(emu: Emulator, connect: Connect) -> None:
+    client = connect(emu, **client_options(max_response_bytes=1 * MiB))
     emu.faults.add(method="crm.settings.mode.get", kind="gzip_bomb", size=32 * MiB)
     with pytest.raises(ResponseTooLarge, match="inflates past max_response_bytes=1,048,576") as info:
         client.crm.settings.mode.get()
@@ -56,12 +57,12 @@ def test_a_gzip_bomb_stops_at_the_cap_and_is_not_retried(emu: Emulator) -> None:
     client.close()
 
 
-def test_a_plain_body_over_the_cap_is_refused(emu: Emulator) -> None:
+def test_a_plain_body_over_the_cap_is_refused(emu: Emulator, connect: Connect) -> None:
     def big(params: dict[str, Any], ctx: object) -> str:
         return "x" * int(params["n"])
 
     emu.register("test.big", big, scope=None, validate=False)
-    client = emu.client(**client_options(max_response_bytes=1 * MiB))
+    client = connect(emu, **client_options(max_response_bytes=1 * MiB))
     assert len(client.call("test.big", {"n": MiB // 2})) == MiB // 2
     with pytest.raises(ResponseTooLarge, match="max_response_bytes=1,048,576") as info:
         client.call("test.big", {"n": 2 * MiB})
@@ -70,15 +71,15 @@ def test_a_plain_body_over_the_cap_is_refused(emu: Emulator) -> None:
     client.close()
 
 
-def test_limits_must_be_positive(emu: Emulator) -> None:
+def test_limits_must_be_positive(emu: Emulator, connect: Connect) -> None:
     with pytest.raises(ValueError, match="deadline"):
-        emu.client(deadline=0)
+        connect(emu, deadline=0)
     with pytest.raises(ValueError, match="max_response_bytes"):
-        emu.client(max_response_bytes=0)
+        connect(emu, max_response_bytes=0)
 
 
-def test_the_deadline_also_bounds_the_wait_for_the_headers(emu: Emulator) -> None:
-    client = emu.client(**client_options(timeout=(1.0, 5.0), retry_policy=fast_retries(1)))
+def test_the_deadline_also_bounds_the_wait_for_the_headers(emu: Emulator, connect: Connect) -> None:
+    client = connect(emu, **client_options(timeout=(1.0, 5.0), retry_policy=fast_retries(1)))
     emu.faults.add(method="crm.settings.mode.get", kind="delay", seconds=2.0)  # the read timeout alone: 5 s
     with pytest.raises(TransportError, match=r"deadline of 1s passed before the response arrived"):
         client.call("crm.settings.mode.get", request_options=RequestOptions(deadline=1.0))

@@ -27,6 +27,7 @@ from b24crm.runtime.transport import (
     MaybeSent,
     NotSent,
     TransportBase,
+    past_deadline,
 )
 
 if TYPE_CHECKING:
@@ -54,6 +55,15 @@ def _aiohttp() -> Any:
     except ImportError:  # pragma: no cover - the extra is installed wherever the async client is tested
         raise ImportError(_INSTALL_HINT) from None
     return aiohttp
+
+
+class _Progress:
+    """How far one exchange got (for the deadline's message: before the headers, or while the body came)."""
+
+    __slots__ = ("headers",)
+
+    def __init__(self) -> None:
+        self.headers = False
 
 
 class AiohttpTransport(TransportBase):
@@ -93,10 +103,11 @@ class AiohttpTransport(TransportBase):
         limit = self._deadline if request.deadline is None else float(request.deadline)
         session = self._open()
         self.in_flight += 1
+        progress = _Progress()
         try:
             async with asyncio.timeout(limit) as scope:
                 try:
-                    return await self._exchange(session, request)
+                    return await self._exchange(session, request, progress)
                 except aiohttp.ClientSSLError as exc:
                     raise Fatal(self._describe("TLS failed", exc)) from None
                 except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:  # includes DNS
@@ -109,12 +120,12 @@ class AiohttpTransport(TransportBase):
                     raise MaybeSent(self._describe("connection failed after sending", exc)) from None
         except TimeoutError:
             if scope.expired():
-                raise MaybeSent(f"deadline of {limit:g}s passed before the whole response arrived") from None
+                raise past_deadline(limit, arriving=progress.headers) from None
             raise
         finally:
             self.in_flight -= 1
 
-    async def _exchange(self, session: aiohttp.ClientSession, request: Send) -> HttpResponse:
+    async def _exchange(self, session: aiohttp.ClientSession, request: Send, progress: _Progress) -> HttpResponse:
         connect, read = request.timeout
         per_socket = self._aiohttp.ClientTimeout(total=None, sock_connect=connect, sock_read=read)
         resp = await session.post(
@@ -124,6 +135,7 @@ class AiohttpTransport(TransportBase):
             timeout=per_socket,
             allow_redirects=False,
         )
+        progress.headers = True
         try:
             head = {k.lower(): v for k, v in resp.headers.items()}
             data = await self._read_body(resp, head)

@@ -166,6 +166,12 @@ def guard_urllib3_loggers() -> None:
 guard_urllib3_loggers()
 
 
+def past_deadline(limit: float, *, arriving: bool) -> MaybeSent:
+    """The failure of a request whose deadline passed, before the headers came or while the body arrived."""
+    when = "while the response was still arriving" if arriving else "before the response arrived"
+    return MaybeSent(f"deadline of {limit:g}s passed {when}")
+
+
 class TransportSettings(TypedDict):
     """What a client hands the transport it builds (besides the pool size, which differs per client)."""
 
@@ -263,7 +269,7 @@ class Urllib3Transport(TransportBase):
             raise Fatal(self._describe("invalid URL", exc)) from None
         except u3.ReadTimeoutError as exc:
             if time.monotonic() >= ends:  # the wait for the headers used up the deadline (Timeout.total)
-                raise MaybeSent(f"deadline of {limit:g}s passed before the response arrived") from None
+                raise past_deadline(limit, arriving=False) from None
             raise MaybeSent(self._describe("read timed out", exc)) from None
         except u3.HTTPError as exc:  # ProtocolError (reset / aborted), IncompleteRead, proxy failures …
             raise MaybeSent(self._describe("connection failed after sending", exc)) from None
@@ -293,14 +299,14 @@ class Urllib3Transport(TransportBase):
         while True:
             left = ends - time.monotonic()
             if left <= 0:
-                raise MaybeSent(f"deadline of {limit:g}s passed while the response was still arriving")
+                raise past_deadline(limit, arriving=True)
             if sock is not None:
                 sock.settimeout(min(read_timeout, left))
             try:
                 piece = resp.read1(_READ_SIZE)
             except u3.ReadTimeoutError as exc:
                 if time.monotonic() >= ends:
-                    raise MaybeSent(f"deadline of {limit:g}s passed while the response was still arriving") from None
+                    raise past_deadline(limit, arriving=True) from None
                 raise MaybeSent(self._describe("read timed out", exc)) from None
             except u3.HTTPError as exc:  # reset or a body cut short
                 raise MaybeSent(self._describe("connection failed while reading the response", exc)) from None
