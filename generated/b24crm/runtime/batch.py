@@ -57,7 +57,7 @@ from b24crm.runtime.paging import Page
 from b24crm.runtime.sender import Call, Sender, SenderBase
 from b24crm.runtime.spec import MethodSpec
 from b24crm.runtime.types import Decoded, RequestOptions
-from b24crm.runtime.validation import encode_params, validate
+from b24crm.runtime.validation import encode_params, validate, yn_flags
 
 if TYPE_CHECKING:
     from b24crm.runtime.client import BaseClient
@@ -340,6 +340,8 @@ class BatchCore:
         if name.lower() == "batch":
             raise BatchError("batch cannot be nested inside batch")
         wire = encode_params(name, params, keep=(BatchRef,))
+        if spec is not None:
+            yn_flags(spec.request_schema, wire)
         refs = list(_refs(wire))
         for _, ref in refs:
             if ref.handle._batch is not self:

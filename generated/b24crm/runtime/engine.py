@@ -61,7 +61,7 @@ from b24crm.runtime.transport import (
     check_scheme,
 )
 from b24crm.runtime.types import Decoded, RequestOptions, T
-from b24crm.runtime.validation import encode_params, validate
+from b24crm.runtime.validation import encode_params, validate, yn_flags
 
 __all__ = ["ClientCore", "ClientOptions", "RawListOptions", "CoreSender", "decode_page", "decode_result", "prepare"]
 
@@ -533,7 +533,7 @@ def prepare(method: MethodSpec, params: Mapping[str, Any], *, stacklevel: int = 
 
     Raises RequestValidationError listing every problem: values with no wire form and schema breaks.
     """
-    wire = encode_params(method.name, params)
+    wire = yn_flags(method.request_schema, encode_params(method.name, params))
     problems = validate(method.request_schema, wire)
     if problems:
         raise RequestValidationError(method.name, problems)

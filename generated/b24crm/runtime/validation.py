@@ -58,6 +58,21 @@ def _join(path: str, key: str | int) -> str:
     return f"{path}.{key}" if path else key
 
 
+def yn_flags(schema: Mapping[str, Any] | None, wire: dict[str, Any]) -> dict[str, Any]:
+    """Top-level ``bool`` arguments of Y/N parameters as ``"Y"``/``"N"`` (in place; returns ``wire``).
+
+    Why: a generated signature types an ``x-b24-wire-type: yn-bool`` parameter (``use_original_uf_names``) as
+    ``bool``; models convert their own flags, but named arguments reach the wire as given, and the schema
+    (``enum: [Y, N]``) refuses ``True``. Nested mappings are the caller's wire data (their TypedDict twins say
+    ``"Y"``/``"N"``) and are left alone.
+    """
+    properties = (schema or {}).get("properties") or {}
+    for key, value in wire.items():
+        if isinstance(value, bool) and set(properties.get(key, {}).get("enum") or ()) == {"Y", "N"}:
+            wire[key] = "Y" if value else "N"
+    return wire
+
+
 def validate(schema: Mapping[str, Any] | None, value: Any) -> list[Problem]:
     """Every way ``value`` breaks ``schema``; empty when it conforms."""
     if schema is None:
