@@ -56,7 +56,8 @@ class AsyncBaseClient(ClientCore[AsyncTransport, "AsyncClientSender", "AsyncInvo
         """Release pooled connections (and stop a refresh nobody waits for any more)."""
         task, self._refreshing = self._refreshing, None
         if task is not None and not task.done():
-            task.cancel()
+            task.cancel()  # its flow is closed: the refresh lock is released before this returns
+            await asyncio.wait([task])
         await self._transport.close()
 
     async def __aenter__(self) -> Self:
