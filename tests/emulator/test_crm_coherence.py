@@ -133,6 +133,12 @@ def test_type_add_creates_a_smart_process_with_funnels(portal: Portal) -> None:
     assert busy.status == 400 and busy.json["error"] == "BX_ERROR"
     portal.ok("crm.item.delete", {"entityTypeId": etid, "id": item_id})
     portal.ok("crm.type.update", {"id": made["id"], "fields": {"title": "Renamed"}})
+    # the update action defaults fields to [] (docs/protocol.md#errors): no fields, nothing changes; add needs them
+    assert portal.ok("crm.type.update", {"id": made["id"]})["result"]["type"]["title"] == "Renamed"
+    assert portal.call("crm.type.add", {}).json == {
+        "error": "100",
+        "error_description": "Could not find value for parameter {fields}",
+    }
     portal.ok("crm.type.delete", {"id": made["id"]})
     assert portal.call("crm.item.list", {"entityTypeId": etid}).json["error"] == "NOT_FOUND"
     assert stage_ids(portal, f"DYNAMIC_{etid}_STAGE_{default}") == []

@@ -84,7 +84,11 @@ class AiohttpTransport(TransportBase):
 
     def _open(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
-            context = ssl.create_default_context(cafile=self._ca_certs)  # CERT_REQUIRED, hostname checked
+            # Certificates verified, host names checked: aiohttp's own verified context (made once per process),
+            # or one trusting ``ca_certs``.
+            context: ssl.SSLContext | bool = True
+            if self._ca_certs is not None:
+                context = ssl.create_default_context(cafile=self._ca_certs)
             connector = self._aiohttp.TCPConnector(limit=self._pool_maxsize, ssl=context)
             self._session = self._aiohttp.ClientSession(connector=connector, auto_decompress=False)
         return self._session

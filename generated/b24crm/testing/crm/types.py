@@ -71,8 +71,9 @@ def _settings(fields: Mapping[str, Any]) -> dict[str, str]:
     return {k: ("Y" if str(fields[k]).upper() in ("Y", "TRUE", "1") else "N") for k in _FLAGS if k in fields}
 
 
-def _fields(params: Mapping[str, Any]) -> dict[str, Any]:
-    raw = params.get("fields")
+def _fields(params: Mapping[str, Any], *, default: dict[str, Any] | None = None) -> dict[str, Any]:
+    """``fields``; missing, it is the action's default when it has one (update's ``[]``), else code 100."""
+    raw = params.get("fields", default)
     if raw == []:
         raw = {}  # an empty PHP array
     if not isinstance(raw, dict):
@@ -152,7 +153,7 @@ def type_list(params: dict[str, Any], ctx: CallContext) -> Any:
 
 def type_update(params: dict[str, Any], ctx: CallContext) -> Any:
     method = "crm.type.update"
-    fields = _fields(params)
+    fields = _fields(params, default={})  # the server's updateAction defaults fields to [] (docs/protocol.md#errors)
     dyn = _by(ctx, "id", d7_int(params, "id"), method)
     types = _types(ctx)
     for entry in types:
