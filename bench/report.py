@@ -525,10 +525,79 @@ def render(results: dict[str, Any]) -> str:
         )
         parts.append(_many_workers(workers))
         parts.append("")
+    aio = results.get("asyncio")
+    if aio:
+        parts.append(_asyncio(aio))
     parts.append(_build_section(results))
     parts.append(_limits(results))
     parts.append(_machine(results))
     return "\n".join(parts).rstrip() + "\n"
+
+
+_SMALL_LABELS = {
+    "b24crm_async": "b24crm `AsyncClient` (2,000 tasks, 100 connections)",
+    "b24crm_threads": "b24crm `Client` on 16 threads",
+    "fast_bitrix24_async": "fast_bitrix24 `BitrixAsync` (`raw=True`, its throttle set to 10⁶/s)",
+}
+
+
+def _asyncio(section: dict[str, Any]) -> str:
+    """Section 7: the asyncio client (bench/asyncio_bench.py)."""
+    out = ["## 7. The asyncio client\n"]
+    small: list[Row] = section["small"]
+    out.append(
+        f"{section['calls']:,} calls of `crm.settings.mode.get` with every limiter off, one emulator process, "
+        "each client in its own subprocess. Medians over the runs (min–max).\n"
+    )
+    base = median(_vals([r for r in small if r["client"] == "b24crm_threads"], "cpu_us_per_call"))
+    rows = []
+    for client, label in _SMALL_LABELS.items():
+        mine = [r for r in small if r["client"] == client]
+        if not mine:
+            continue
+        cpu = median(_vals(mine, "cpu_us_per_call"))
+        rows.append(
+            [
+                label,
+                spread(_vals(mine, "calls_per_s"), "{:.0f}"),
+                spread(_vals(mine, "cpu_us_per_call"), "{:.0f}"),
+                ratio(cpu, base),
+                ok(all(r.get("ok") == section["calls"] and not r.get("error") for r in mine)),
+            ]
+        )
+    out.append(table(["client", "calls/s", "client CPU µs per call", "CPU ÷ Client on 16 threads", "all ok"], rows))
+    out.append("")
+    reads: list[Row] = section["reads"]
+    out.append(
+        f"\nBulk read of {section['read_n']:,} stage-history records: `AsyncClient.iter_all` vs `Client.iter_all`.\n"
+    )
+    rows = []
+    sync_cpu = median(_vals([r for r in reads if r["client"] == "b24crm"], "cpu_ms_per_1000"))
+    for client, label in (("b24crm_async", "`AsyncClient.iter_all`"), ("b24crm", "`Client.iter_all`")):
+        mine = [r for r in reads if r["client"] == client]
+        if not mine:
+            continue
+        rows.append(
+            [
+                label,
+                spread(_vals(mine, "requests"), "{:.0f}"),
+                spread(_vals(mine, "wall_s"), "{:.2f}", " s"),
+                spread(_vals(mine, "cpu_ms_per_1000"), "{:.2f}"),
+                ratio(median(_vals(mine, "cpu_ms_per_1000")), sync_cpu),
+                ok(all(r.get("complete") for r in mine)),
+            ]
+        )
+    out.append(table(["client", "requests", "wall", "client CPU ms per 1,000 records", "CPU ÷ sync", "complete"], rows))
+    out.append("")
+    many = section["many"]
+    ratio_text = f"{many['wall_over_floor']:.3f}" if many.get("wall_over_floor") else "–"
+    out.append(
+        f"\n{many['tasks']:,} concurrent tasks on plan {many['plan']}, the `AsyncClient` limiter matched to it: "
+        f"{many['rate_limited']} QUERY_LIMIT_EXCEEDED, {many.get('ok')} of {many['tasks']} ok, wall "
+        f"{many.get('wall_s', 0):.2f} s against the floor {many['floor_s']:.2f} s "
+        f"((accepted − burst) ÷ rate): **{ratio_text} × the floor** (target ≤ 1.10).\n"
+    )
+    return "\n".join(out)
 
 
 def _headline(results: dict[str, Any]) -> str:

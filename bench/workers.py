@@ -287,6 +287,115 @@ def throughput(job: Job) -> dict[str, Any]:
     return out
 
 
+# -- workload 7: the asyncio client -------------------------------------------------------------------------
+class _Meter:
+    """Wall and CPU time from ``start()`` (after construction and one warm-up call) to ``stop()``."""
+
+    def start(self) -> None:
+        self.wall0, self.cpu0 = time.perf_counter(), time.process_time()
+
+    def stop(self, ok: int, **extra: Any) -> dict[str, Any]:
+        wall, cpu = time.perf_counter() - self.wall0, time.process_time() - self.cpu0
+        return {
+            "ok": ok,
+            "wall_s": wall,
+            "cpu_s": cpu,
+            "calls_per_s": ok / wall if wall else 0.0,
+            "cpu_us_per_call": cpu / max(ok, 1) * 1e6,
+            "peak_rss_mb": _maxrss_mb(),
+            "error": None,
+            **extra,
+        }
+
+
+def small_calls(job: Job) -> dict[str, Any]:
+    """``n`` tiny calls, all limiters off: AsyncClient tasks, Client on 16 threads, fast_bitrix24 async."""
+    import asyncio
+    from concurrent.futures import ThreadPoolExecutor
+
+    import b24crm
+
+    name, n, meter = job["client"], int(job["n"]), _Meter()
+    if name == "b24crm_threads":
+        client = b24crm.Client.from_webhook(job["webhook"], rate_limit="off", pool_maxsize=16)
+        client.crm.settings.mode.get()
+        meter.start()
+        with ThreadPoolExecutor(16) as pool:
+            results = list(pool.map(lambda _: client.crm.settings.mode.get(), range(n)))
+        return meter.stop(sum(1 for r in results if r == 1))
+
+    async def b24crm_tasks() -> dict[str, Any]:
+        async with b24crm.AsyncClient.from_webhook(job["webhook"], rate_limit="off") as aclient:
+            await aclient.crm.settings.mode.get()
+            meter.start()
+            results = await asyncio.gather(*(aclient.crm.settings.mode.get() for _ in range(n)))
+            return meter.stop(sum(1 for r in results if r == 1))
+
+    async def fast_tasks() -> dict[str, Any]:
+        from fast_bitrix24 import BitrixAsync
+
+        logging.getLogger("fast_bitrix24").setLevel(logging.WARNING)
+        bx = BitrixAsync(
+            job["webhook"],
+            verbose=False,
+            request_pool_size=1_000_000,
+            requests_per_second=1e6,
+        )
+        await bx.call("crm.settings.mode.get", raw=True)
+        meter.start()
+        results = await asyncio.gather(*(bx.call("crm.settings.mode.get", raw=True) for _ in range(n)))
+        return meter.stop(len(results))
+
+    return asyncio.run(b24crm_tasks() if name == "b24crm_async" else fast_tasks())
+
+
+def async_read(job: Job) -> dict[str, Any]:
+    """The bulk read through ``AsyncClient.iter_all`` (``async for``), measured as ``read`` measures: from
+    after the client exists (its session open) to the last record."""
+    import asyncio
+
+    import b24crm
+
+    n, meter = int(job["n"]), _Meter()
+
+    async def run() -> dict[str, Any]:
+        async with b24crm.AsyncClient.from_webhook(job["webhook"], rate_limit="off") as client:
+            await client.crm.settings.mode.get()
+            rss_before = _rss_mb()
+            meter.start()
+            got = [record.id async for record in client.crm.stagehistory.iter_all(entity_type_id=2)]
+            out = meter.stop(len(got), rss_before_mb=rss_before)
+        out.update(
+            records=len(got),
+            complete=len(got) == n and sum(got) == n * (n + 1) // 2,
+            cpu_ms_per_1000=out["cpu_s"] / max(len(got), 1) * 1000 * 1000,
+        )
+        return out
+
+    return asyncio.run(run())
+
+
+def many_tasks(job: Job) -> dict[str, Any]:
+    """``n`` concurrent tasks, the client's limiter matched to the emulator's plan."""
+    import asyncio
+
+    import b24crm
+
+    n, meter = int(job["n"]), _Meter()
+    plan: Any = job["plan"]
+    if "/" in plan:
+        burst, rate = plan.split("/")
+        plan = (int(burst), float(rate))
+
+    async def run() -> dict[str, Any]:
+        async with b24crm.AsyncClient.from_webhook(job["webhook"], rate_limit=plan) as client:
+            meter.start()
+            results = await asyncio.gather(*(client.crm.settings.mode.get() for _ in range(n)))
+            return meter.stop(sum(1 for r in results if r == 1))
+
+    return asyncio.run(run())
+
+
 _CLIENTS: dict[str, Callable[[Job], Any]] = {
     "b24crm": _b24crm,
     "fast_bitrix24": _fast,
@@ -299,6 +408,9 @@ _WORKLOADS: dict[str, Callable[[Job], dict[str, Any]]] = {
     "batch_add": batch_add,
     "throughput": throughput,
     "decode_floor": decode_floor,
+    "small_calls": small_calls,
+    "async_read": async_read,
+    "many_tasks": many_tasks,
 }
 
 
