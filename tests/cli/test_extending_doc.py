@@ -19,7 +19,7 @@ def blocks(language: str) -> list[str]:
 
 def test_the_extending_guide_works_as_written(tmp_path: Path) -> None:
     yaml_blocks, python_blocks, sh_blocks = blocks("yaml"), blocks("python"), blocks("sh")
-    assert len(yaml_blocks) == 2 and len(python_blocks) == 1 and sh_blocks == ["make generate\n"]
+    assert len(yaml_blocks) == 2 and len(python_blocks) == 2 and sh_blocks == ["make generate\n"]
 
     repo = tmp_path / "repo"
     for name in ("spec", "codegen", "generated"):
@@ -52,16 +52,17 @@ def test_the_extending_guide_works_as_written(tmp_path: Path) -> None:
     assert "def list(" in (repo / "generated" / "b24crm" / "namespaces" / "quote.py").read_text(encoding="utf-8")
     assert not (ROOT / "spec" / "quote.yaml").exists()  # the real repo is untouched
 
-    # Step 3: the guide's Python block, importing the freshly generated package.
+    # Step 3: the guide's Python blocks (the sync client, then the asyncio one), importing the fresh package.
     env = {**os.environ, "PYTHONPATH": str(repo / "generated")}
-    run = subprocess.run(
-        [sys.executable, "-c", python_blocks[0]],
-        cwd=repo,
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-        check=False,
-    )
-    assert run.returncode == 0, run.stderr
-    assert run.stdout.splitlines() == ["Quote 1 120", "120"]
+    for block in python_blocks:
+        run = subprocess.run(
+            [sys.executable, "-c", block],
+            cwd=repo,
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=120,
+            check=False,
+        )
+        assert run.returncode == 0, run.stderr
+        assert run.stdout.splitlines() == ["Quote 1 120", "120"]
