@@ -152,6 +152,9 @@ class AiohttpTransport(TransportBase):
     async def _read_body(self, resp: aiohttp.ClientResponse, headers: Mapping[str, str]) -> bytes:
         """The whole body within the size cap, inflated if the server compressed it (``transport.BodyReader``)."""
         body = BodyReader(headers, status=resp.status, cap=self._max_bytes)
+        if body.bounded:  # a declared length under the cap, not compressed: aiohttp reads exactly that, at once
+            body.feed(await resp.read())
+            return body.finish()
         while piece := await resp.content.read(_READ_SIZE):
             body.feed(piece)
         return body.finish()

@@ -335,6 +335,8 @@ class BodyReader:
             )
         self._chunks: list[bytes] = []
         self._size = 0
+        #: The body's length is declared (and under the cap) and it is not compressed: it cannot grow past it.
+        self.bounded = self._inflater is None and declared.isdigit()
 
     def feed(self, piece: bytes) -> None:
         cap = self._cap
