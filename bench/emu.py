@@ -17,9 +17,10 @@ from b24crm.testing.server import CONTROL_TOKEN_HEADER
 
 
 class EmulatorProcess:
-    """``with EmulatorProcess(stage_history=N, plan="2/2") as emu: emu.webhook_url, emu.stats(), emu.reset()``."""
+    """``with EmulatorProcess(stage_history=N, plan="2/2") as emu: emu.webhook_url, emu.stats(), emu.reset()``;
+    ``deals=N`` serves synthetic deals 1..N (the deal export)."""
 
-    def __init__(self, *, seed: str = "empty", stage_history: int = 0, plan: str = "unlimited") -> None:
+    def __init__(self, *, seed: str = "empty", stage_history: int = 0, plan: str = "unlimited", deals: int = 0) -> None:
         self.args = [
             sys.executable,
             "-m",
@@ -29,6 +30,8 @@ class EmulatorProcess:
             seed,
             "--stage-history",
             str(stage_history),
+            "--deals",
+            str(deals),
             "--plan",
             plan,
             "--port",

@@ -8,6 +8,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+import deal_export
 from plot import DARK, PALETTE, Panel, Series, write_chart
 
 CLIENT_LABELS = {
@@ -528,6 +529,9 @@ def render(results: dict[str, Any]) -> str:
     aio = results.get("asyncio")
     if aio:
         parts.append(_asyncio(aio))
+    deals = results.get("deals")
+    if deals:
+        parts.append(deal_export.render(deals))
     parts.append(_build_section(results))
     parts.append(_limits(results))
     parts.append(_machine(results))

@@ -10,7 +10,8 @@ overhead against plain urllib3 + json; 4. 1,000 crm.status.add through batch; 5.
 ``make generate``, generation of synthetic 250/500/1,000-method specs, emulator throughput; 6. four worker
 processes on one portal with per-process limiters vs the shared Redis store, and the store's cost per call
 (bench/many_workers.py); 7. the asyncio client: 2,000 small calls against Client on 16 threads and fast_bitrix24's
-async client, the bulk read through AsyncClient.iter_all, 1,000 tasks on the standard plan (bench/asyncio_bench.py).
+async client, the bulk read through AsyncClient.iter_all, 1,000 tasks on the standard plan (bench/asyncio_bench.py);
+8. the deal export: 100,000 deals with select ["*", "UF_*"], typed vs the peers' dicts (bench/deal_export.py).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # run as a script: bench/ modules by name
 
 from asyncio_bench import bench_asyncio
+from deal_export import bench_deal_export
 from emu import EmulatorProcess
 from many_workers import bench_many_workers
 from report import write_outputs
@@ -287,7 +289,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="small N, one repeat: for development")
     parser.add_argument(
         "--only",
-        default="reads,rate_limited,calls,batch,decode_floor,import,generate,throughput,many_workers,asyncio",
+        default="reads,rate_limited,calls,batch,decode_floor,import,generate,throughput,many_workers,asyncio,deals",
         help="comma-separated workloads to run",
     )
     parser.add_argument("--markdown", type=Path, default=None, help="where to write BENCHMARKS.md")
@@ -322,6 +324,7 @@ def main(argv: list[str] | None = None) -> int:
         "throughput": bench_throughput,
         "many_workers": lambda c: bench_many_workers(c.quick, log),
         "asyncio": lambda c: bench_asyncio(c.quick, worker, log),
+        "deals": lambda c: bench_deal_export(c.quick, worker, log),
     }
     for name, step in steps.items():
         if name in only:

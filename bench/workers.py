@@ -116,6 +116,57 @@ def read(job: Job) -> dict[str, Any]:
     }
 
 
+# -- workload 8: deal export ----------------------------------------------------------------------------------
+#: What the export selects: every standard field and every user field (``UF_CRM_1700000000`` on the synthetic deals).
+DEAL_SELECT = ["*", "UF_*"]
+
+
+def _deal_ids(job: Job, client: Any) -> Iterator[int]:
+    """Yield the ID of every deal, through the client's documented bulk read of crm.deal.list."""
+    name = job["client"]
+    if name == "b24crm":  # typed Deal models; the UF_* field in additional_properties
+        for deal in client.crm.deal.iter_all(select=DEAL_SELECT):
+            yield deal.id
+    elif name == "fast_bitrix24":  # a list of dicts
+        for row in client.get_all("crm.deal.list", {"select": DEAL_SELECT}):
+            yield int(row["ID"])
+    elif name == "b24pysdk":  # a generator of dicts
+        for row in client.crm.deal.list(select=DEAL_SELECT).as_list_fast().result:
+            yield int(row["ID"])
+    else:
+        raise ValueError(f"unknown client {name!r}")
+
+
+def deal_export(job: Job) -> dict[str, Any]:
+    """Every deal with ``select: ["*", "UF_*"]``, measured as ``read`` measures (after client construction)."""
+    import warnings
+
+    warnings.simplefilter("ignore", DeprecationWarning)  # crm.deal.list is deprecated by Bitrix24; still served
+    client = _CLIENTS[job["client"]](job)
+    rss_before = _rss_mb()
+    wall0, cpu0 = time.perf_counter(), time.process_time()
+    count = id_sum = 0
+    error = None
+    try:
+        for deal_id in _deal_ids(job, client):
+            count += 1
+            id_sum += deal_id
+    except Exception as exc:  # noqa: BLE001 - a failed run is a result too
+        error = f"{type(exc).__name__}: {exc}"[:300]
+    wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
+    n = int(job["n"])
+    return {
+        "records": count,
+        "complete": count == n and id_sum == n * (n + 1) // 2,
+        "wall_s": wall,
+        "cpu_s": cpu,
+        "cpu_us_per_record": cpu / max(count, 1) * 1e6,
+        "rss_before_mb": rss_before,
+        "peak_rss_mb": _maxrss_mb(),
+        "error": error,
+    }
+
+
 # -- workload 3: per-call overhead --------------------------------------------------------------------------
 def calls(job: Job) -> dict[str, Any]:
     """Interleaved blocks of the same small call through each contender; median per-call wall and CPU."""
@@ -411,6 +462,7 @@ _WORKLOADS: dict[str, Callable[[Job], dict[str, Any]]] = {
     "small_calls": small_calls,
     "async_read": async_read,
     "many_tasks": many_tasks,
+    "deal_export": deal_export,
 }
 
 
