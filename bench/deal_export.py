@@ -16,32 +16,69 @@ from __future__ import annotations
 
 import math
 import statistics
+import subprocess
+import sys
+import tempfile
+import tomllib
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 from emu import EmulatorProcess
 
-CLIENTS = ("b24crm", "fast_bitrix24", "b24pysdk")
+ROOT = Path(__file__).resolve().parent.parent
+
+CLIENTS = ("b24crm", "b24crm_orjson", "fast_bitrix24", "b24pysdk")
 PEERS = ("fast_bitrix24", "b24pysdk")
+OURS = ("b24crm", "b24crm_orjson")
 LABELS = {
     "b24crm": "b24crm `crm.deal.iter_all` (typed `Deal`)",
+    "b24crm_orjson": "b24crm[fast] `crm.deal.iter_all` (typed `Deal`, orjson)",
     "fast_bitrix24": 'fast_bitrix24 `get_all("crm.deal.list")` (dicts)',
     "b24pysdk": "b24pysdk `crm.deal.list().as_list_fast()` (dicts)",
 }
 Run = dict[str, Any]
 
 
+def fast_extra_pin() -> str:
+    """The ``fast`` extra's requirement as pyproject.toml pins it (``orjson==3.13.0``)."""
+    with open(ROOT / "pyproject.toml", "rb") as f:
+        pins: list[str] = tomllib.load(f)["project"]["optional-dependencies"]["fast"]
+    return pins[0]
+
+
+def orjson_dir(log: Callable[[str], None]) -> str | None:
+    """The ``fast`` extra installed into a directory of its own (``pip install --target``), so the run with it
+    and the run without it use one venv; None when pip cannot install it (then only the plain run is measured)."""
+    pin = fast_extra_pin()
+    target = Path(tempfile.gettempdir()) / f"b24crm-bench-{pin.replace('==', '-')}"
+    if not (target / "orjson").is_dir():
+        log(f"deal export: installing {pin} into {target} (the fast extra, for the run with it)")
+        done = subprocess.run(
+            [sys.executable, "-m", "pip", "install", "--quiet", "--target", str(target), pin],
+            capture_output=True,
+            text=True,
+        )
+        if done.returncode != 0:
+            log(f"  -> not installed ({done.stderr.strip()[-300:]}); measuring without it only")
+            return None
+    return str(target)
+
+
 def bench_deal_export(quick: bool, worker: Callable[..., dict[str, Any]], log: Callable[[str], None]) -> dict[str, Any]:
     ns = [2_000, 10_000] if quick else [10_000, 100_000]
     repeats = 1 if quick else 3
+    fast = orjson_dir(log)
+    clients = [c for c in CLIENTS if c != "b24crm_orjson" or fast]
     runs: list[Run] = []
     for n in ns:
         with EmulatorProcess(deals=n) as emu:
             for rep in range(repeats):
-                for client in CLIENTS:
+                for client in clients:
                     emu.reset()
                     log(f"deal export N={n:,} {client} run {rep + 1}/{repeats}")
-                    run = worker({"workload": "deal_export", "client": client, "webhook": emu.webhook_url, "n": n})
+                    job = {"workload": "deal_export", "client": client, "webhook": emu.webhook_url, "n": n}
+                    run = worker({**job, "orjson_path": fast} if client == "b24crm_orjson" else job)
                     emu.wait_idle()
                     stats = emu.stats()
                     run.update(
@@ -59,7 +96,7 @@ def bench_deal_export(quick: bool, worker: Callable[..., dict[str, Any]], log: C
                         f"error={run.get('error')}"
                     )
                     runs.append(run)
-    return {"ns": ns, "repeats": repeats, "select": ["*", "UF_*"], "runs": runs}
+    return {"ns": ns, "repeats": repeats, "select": ["*", "UF_*"], "fast_extra": fast_extra_pin(), "runs": runs}
 
 
 def _of(runs: Sequence[Run], client: str, n: int) -> list[Run]:
@@ -88,7 +125,8 @@ def render(section: dict[str, Any]) -> str:
         f"{section['repeats']} run(s) each, medians. b24crm builds a typed `Deal` per record (ints, bools, "
         "datetimes, the user field kept in `additional_properties`); the peers return the wire's dicts. "
         "Target: requests ≤ ⌈N/2500⌉+1 with 0 counted pages for b24crm; client CPU per record ≤ 1.0× the better "
-        "peer's; peak memory flat in N.\n",
+        "peer's; peak memory flat in N. b24crm runs twice: on the base install (stdlib json) and with the `fast` "
+        f"extra ({section.get('fast_extra', 'orjson')}, installed beside the venv for that run only).\n",
         "| N | client | complete | requests (target) | counted pages | wall s | CPU µs/deal | peak RSS MB |",
         "|---:|---|:---:|---:|---:|---:|---:|---:|",
     ]
@@ -100,7 +138,10 @@ def render(section: dict[str, Any]) -> str:
                 if failed:
                     out.append(f"| {n:,} | {LABELS[client]} | **failed**: `{failed[0]['error']}` | | | | | |")
                 continue
-            target = f" ({math.ceil(n / 2500) + 1})" if client == "b24crm" else ""
+            target = f" ({math.ceil(n / 2500) + 1})" if client in OURS else ""
+            parsers = {r.get("json_parser", "json") for r in rs}
+            if client == "b24crm_orjson" and parsers != {"orjson"}:  # the extra was not picked up: say so
+                target += f" **parser: {', '.join(sorted(parsers))}**"
             out.append(
                 f"| {n:,} | {LABELS[client]} | {'yes' if all(r['complete'] for r in rs) else '**no**'} | "
                 f"{_med(rs, 'requests'):.0f}{target} | {_med(rs, 'counted_pages'):.0f} | {_med(rs, 'wall_s'):.2f} | "
@@ -114,12 +155,15 @@ def render(section: dict[str, Any]) -> str:
     for client in CLIENTS:
         out.append(f"* {LABELS[client]}: {slopes[client]:.1f} µs")
     peers = [slopes[p] for p in PEERS if not math.isnan(slopes[p])]
-    if peers and not math.isnan(slopes["b24crm"]):
+    for ours in OURS:
+        if not peers or math.isnan(slopes[ours]):
+            continue
         better = min(peers)
+        at_big = _med(_of(runs, ours, max(ns)), "cpu_us_per_record") / _best_at(runs, max(ns))
+        met = slopes[ours] <= better and at_big <= 1.0
         out.append(
-            f"* b24crm ÷ the better peer: {slopes['b24crm'] / better:.2f}× marginal; at N = {max(ns):,} "
-            f"{_med(_of(runs, 'b24crm', max(ns)), 'cpu_us_per_record') / _best_at(runs, max(ns)):.2f}× per record "
-            f"(goal ≤ 1.0×: **{'met' if slopes['b24crm'] <= better else 'missed'}**)"
+            f"* {LABELS[ours].split(' `')[0]} ÷ the better peer: {slopes[ours] / better:.2f}× marginal; at N = "
+            f"{max(ns):,} {at_big:.2f}× per record (goal ≤ 1.0×: **{'met' if met else 'missed'}**)"
         )
     big, small = _of(runs, "b24crm", max(ns)), _of(runs, "b24crm", min(ns))
     if big and small:

@@ -40,6 +40,8 @@ def _maxrss_mb() -> float:
 
 # -- clients --------------------------------------------------------------------------------------------------
 def _b24crm(job: Job) -> Any:
+    if job.get("orjson_path"):  # the ``fast`` extra, installed beside the venv for this run (bench/deal_export.py)
+        sys.path.insert(0, job["orjson_path"])
     import b24crm
 
     plan = job.get("plan")
@@ -124,7 +126,7 @@ DEAL_SELECT = ["*", "UF_*"]
 def _deal_ids(job: Job, client: Any) -> Iterator[int]:
     """Yield the ID of every deal, through the client's documented bulk read of crm.deal.list."""
     name = job["client"]
-    if name == "b24crm":  # typed Deal models; the UF_* field in additional_properties
+    if name in ("b24crm", "b24crm_orjson"):  # typed Deal models; the UF_* field in additional_properties
         for deal in client.crm.deal.iter_all(select=DEAL_SELECT):
             yield deal.id
     elif name == "fast_bitrix24":  # a list of dicts
@@ -142,7 +144,8 @@ def deal_export(job: Job) -> dict[str, Any]:
     import warnings
 
     warnings.simplefilter("ignore", DeprecationWarning)  # crm.deal.list is deprecated by Bitrix24; still served
-    client = _CLIENTS[job["client"]](job)
+    name = job["client"]
+    client = _CLIENTS[name](job)
     rss_before = _rss_mb()
     wall0, cpu0 = time.perf_counter(), time.process_time()
     count = id_sum = 0
@@ -163,6 +166,7 @@ def deal_export(job: Job) -> dict[str, Any]:
         "cpu_us_per_record": cpu / max(count, 1) * 1e6,
         "rss_before_mb": rss_before,
         "peak_rss_mb": _maxrss_mb(),
+        "json_parser": sys.modules["b24crm.runtime.envelope"].JSON_PARSER if "b24crm" in name else "json",
         "error": error,
     }
 
@@ -452,6 +456,7 @@ _CLIENTS: dict[str, Callable[[Job], Any]] = {
     "fast_bitrix24": _fast,
     "b24pysdk": _b24pysdk,
     "b24pysdk_counted": _b24pysdk,
+    "b24crm_orjson": _b24crm,
 }
 _WORKLOADS: dict[str, Callable[[Job], dict[str, Any]]] = {
     "read": read,

@@ -17,6 +17,14 @@ import attrs
 from b24crm.runtime.errors import APIError, ResponseDecodeError
 from b24crm.runtime.redact import excerpt
 
+try:  # the ``fast`` extra (b24crm[fast]): orjson parses a large page in about a quarter of json's time
+    import orjson as _orjson  # type: ignore[import-not-found,unused-ignore]
+except ImportError:  # pragma: no cover - depends on the install
+    _orjson = None  # type: ignore[assignment,unused-ignore]
+
+#: Which parser reads response bodies: "orjson" when the ``fast`` extra is installed, else "json".
+JSON_PARSER = "json" if _orjson is None else "orjson"
+
 #: Builds the typed error for ``(code, description, http_status)``; supplied by the client (it knows the rows).
 ErrorFactory = Callable[[object, object, int], APIError]
 
@@ -67,8 +75,17 @@ def decode_json(method: str, status: int, body: bytes, redact: Callable[[str], s
 
     Parseable but hostile bodies are refused here, in the one place bodies are parsed, so nothing after it
     meets them: non-finite numbers (``"next": 1e400`` would overflow ``int()`` in paging and in a batch's
-    ``result_total``) and nesting too deep for the parser (100,000 ``[`` raise RecursionError).
+    ``result_total``) and nesting too deep for the parser (100,000 ``[`` raise RecursionError). With orjson
+    installed it parses first; whatever it refuses (non-finite numbers, depth over 1,024, lone surrogates) is
+    parsed again by json, so the result or the error is the same with or without the extra.
     """
+    if _orjson is not None:
+        try:
+            # The values json gives: PHP writes no integer beyond 64 bits (PHP_INT_MAX; larger numbers become
+            # floats in json_encode), and those are the only numbers the two parsers read differently.
+            return _orjson.loads(body)
+        except _orjson.JSONDecodeError:
+            pass  # hostile or broken: json below names the problem exactly as without the extra
     try:
         return json.loads(body, parse_float=_finite_float, parse_constant=_no_constant)
     except _HostileNumber as exc:
