@@ -82,7 +82,9 @@ REFUSED_AT_RANDOM = frozenset(
         "crm.duplicate.volatileType.register",
         "crm.duplicate.volatileType.unregister",
         "crm.entity.mergeBatch",
-        # By-ID methods: a random ID is almost never one of the portal's few objects.
+        # By-ID methods: a random ID is almost never one of the portal's few objects (crm.status.delete: and
+        # the system stages among them refuse without FORCED=Y).
+        "crm.status.delete",
         *(f"crm.{e}.{v}" for e in ("deal", "lead", "contact", "company") for v in ("get", "update", "delete")),
         *("crm.category.get", "crm.category.update", "crm.category.delete", "crm.category.add"),
         *("crm.type.get", "crm.type.getByEntityTypeId", "crm.type.update", "crm.type.delete"),
