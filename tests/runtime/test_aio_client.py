@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,6 +20,8 @@ import pytest
 from b24crm import AsyncClient
 from b24crm.runtime.aio_transport import AiohttpTransport
 from b24crm.runtime.effects import Send
+from b24crm.runtime.errors import StoreUnavailableError
+from b24crm.runtime.tokens import FileTokenStore
 from b24crm.runtime.transport import HttpResponse
 from b24crm.testing import Emulator
 
@@ -109,6 +112,33 @@ async def test_closing_the_client_mid_refresh_releases_the_lock(b24_emulator: Em
     with pytest.raises(asyncio.CancelledError):
         await waiter
     assert emu.stats()["oauth_refreshes"] == 0 and auth.refreshes == 0
+
+
+def _lockable(path: Path) -> bool:
+    """Whether another process's view of the token file could take its lock now (waiting at most 0.3 s)."""
+    try:
+        with FileTokenStore(path, lock_timeout=0.3).lock():
+            return True
+    except StoreUnavailableError:
+        return False
+
+
+async def test_closing_the_client_mid_refresh_releases_the_token_store_lock(
+    b24_emulator: Emulator, tmp_path: Path
+) -> None:
+    emu = b24_emulator
+    path = tmp_path / "tokens.json"
+    gated = GatedTokens(emu.oauth.token_url)
+    client = emu.async_client("oauth", transport=gated, token_store=str(path))
+    assert await client.crm.settings.mode.get() == 1
+    emu.expire_tokens()
+    waiter = asyncio.create_task(client.crm.settings.mode.get())
+    await gated.waiting.wait()  # the refresh holds the store's lock (taken in its worker thread)
+    assert not await asyncio.to_thread(_lockable, path)
+    await client.aclose()
+    assert await asyncio.to_thread(_lockable, path)
+    with pytest.raises(asyncio.CancelledError):
+        await waiter
 
 
 async def test_tasks_cancelled_mid_request_leave_no_connection_and_no_doubled_write(b24_emulator: Emulator) -> None:

@@ -6,8 +6,9 @@ code; this module only performs their effects (``runtime.effects``) without bloc
 
 * ``Send`` → ``await`` the :class:`~b24crm.runtime.aio_transport.AsyncTransport` (aiohttp);
 * ``Sleep`` → ``asyncio.sleep`` (the limiter's wait never blocks other tasks);
-* ``Blocking`` → called in line when the limiter store is in-process arithmetic, else in a worker thread
-  (a Redis store's round trip never stalls the loop);
+* ``Blocking`` → called in line when the limiter store is in-process arithmetic, else in the flow's own
+  worker thread (a Redis round trip or a file lock never stalls the loop);
+* ``Enter`` → a token store's lock taken in that thread and released there when the flow ends, however it ends;
 * ``Refresh`` → one refresh task per client that every task meeting the stale token awaits (``shield``-ed: a
   cancelled waiter neither cancels the refresh nor holds its lock; the refresh task's own flow releases the
   lock in its ``with`` blocks whatever happens, and ``aclose()`` cancels it).
@@ -20,11 +21,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Self, Unpack
 
 from b24crm.runtime.aio_transport import AiohttpTransport, AsyncTransport
 from b24crm.runtime.batch import BatchCore, BatchOutcome
-from b24crm.runtime.effects import Blocking, Effect, Failed, Flow, Refresh, Send, Sleep, Stepper
+from b24crm.runtime.effects import Blocking, Effect, Enter, Failed, Flow, Refresh, Send, Sleep, Stepper
 from b24crm.runtime.engine import ClientCore, CoreSender, RawListOptions, decode_page, decode_result, prepare
 from b24crm.runtime.envelope import RawResponse
 from b24crm.runtime.errors import B24Error
@@ -36,6 +38,31 @@ from b24crm.runtime.types import Decoded, RequestOptions, T
 __all__ = ["AsyncBaseBatch", "AsyncBaseClient", "AsyncClientSender", "AsyncInvoker", "aiter_all"]
 
 _RECORDS: Decoded[dict[str, Any]] = Decoded(dict[str, Any])
+
+
+class _Worker:
+    """One flow's thread for store calls that may block (Redis, a file lock): started on the first, used for
+    all of them, so a lock is taken, used (a reentrant file lock) and released by the same thread."""
+
+    __slots__ = ("_pool",)
+
+    def __init__(self) -> None:
+        self._pool: ThreadPoolExecutor | None = None
+
+    async def call(self, fn: Callable[[], T]) -> T:
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(1, thread_name_prefix="b24crm-store")
+        return await asyncio.get_running_loop().run_in_executor(self._pool, fn)
+
+    async def finish(self, release: Callable[[], None]) -> None:
+        """Run ``release`` in the thread (shielded: a second cancel cannot leave a lock held), then stop it."""
+        pool = self._pool
+        if pool is None:
+            return
+        try:
+            await asyncio.shield(asyncio.get_running_loop().run_in_executor(pool, release))
+        finally:
+            pool.shutdown(wait=False)
 
 
 def _retrieve(task: asyncio.Task[Any]) -> None:
@@ -97,14 +124,16 @@ class AsyncBaseClient(ClientCore[AsyncTransport, "AsyncClientSender", "AsyncInvo
 
     async def _run(self, flow: Flow[Any]) -> Any:
         steps = Stepper(flow)
+        worker = _Worker()
         try:
             while (effect := steps.next()) is not None:
-                steps.feed(await self._perform(effect))
+                steps.feed(await self._perform(effect, worker))
         finally:
             steps.close()  # cancelled: the flow's with-blocks and finally clauses run; nothing is retried
+            await worker.finish(steps.release)  # a store lock it holds is released by the thread that took it
         return steps.result
 
-    async def _perform(self, effect: Effect) -> Any:
+    async def _perform(self, effect: Effect, worker: _Worker) -> Any:
         """One effect without blocking the loop; a failure comes back as ``Failed`` for the flow to judge."""
         try:
             if isinstance(effect, Send):
@@ -112,7 +141,9 @@ class AsyncBaseClient(ClientCore[AsyncTransport, "AsyncClientSender", "AsyncInvo
             if isinstance(effect, Sleep):
                 return await asyncio.sleep(effect.seconds)
             if isinstance(effect, Blocking):
-                return effect.fn() if effect.local else await asyncio.to_thread(effect.fn)
+                return effect.fn() if effect.local else await worker.call(effect.fn)
+            if isinstance(effect, Enter):
+                return await worker.call(effect.context.__enter__)
             return await self._refresh(effect)
         except Exception as exc:  # noqa: BLE001 - thrown into the flow, which decides; CancelledError passes
             return Failed(exc)

@@ -25,7 +25,7 @@ import attrs
 
 from b24crm.runtime import forksafe
 from b24crm.runtime.clock import SYSTEM_CLOCK, Clock
-from b24crm.runtime.effects import Blocking, Flow, Send, Sleep, drive, performer
+from b24crm.runtime.effects import Blocking, Enter, Flow, Send, Sleep, drive, performer
 from b24crm.runtime.envelope import decode_json
 from b24crm.runtime.errors import (
     APIError,
@@ -328,7 +328,8 @@ class OAuthAuth:
         (no request, no ``on_tokens``); otherwise this process refreshes and saves the new pair. If the
         token server still answers ``invalid_grant`` (another process refreshed without our lock — its
         lock had expired), the store is reloaded and a newer pair there is adopted: the caller's re-send
-        is the one retry. The locks are ``with`` blocks: a flow closed half-way (a cancelled task) releases them.
+        is the one retry. The store's lock is held (``effects.Enter``) until the flow ends and released by its driver,
+        in the thread that took it, whether the flow returns, raises or is abandoned (a cancelled task).
         """
         with self._lock:
             if self._state[1] != seen_generation:
@@ -338,42 +339,42 @@ class OAuthAuth:
                 tokens = yield from self._from_server(timeout, clock, retry, max_attempts)
                 self._install(tokens, refreshed=True)
                 return True
-            with store.lock():
-                current = self._state[0]
-                stored: Tokens | None = yield Blocking(store.load)
-                if stored is not None and _newer(stored, current):
-                    self._install(stored, refreshed=False)
-                    if not _expired(stored, clock.time()):
-                        return True
-                    current = stored  # the stored pair is expired too: refresh it, still under the lock
-                expected = None if stored is None else stored.refresh_token
-                try:
-                    tokens = yield from self._from_server(timeout, clock, retry, max_attempts)
-                except AuthError as exc:
-                    reloaded: Tokens | None = yield Blocking(functools.partial(self._reload_after, exc, store))
-                    if reloaded is None or reloaded.refresh_token == current.refresh_token:
-                        raise
-                    self.logger.warning("b24crm: OAuth refresh token already used by another process; reloaded")
-                    self._install(reloaded, refreshed=False)
+            yield Enter(store.lock())  # held until the flow ends, released by the driver that took it
+            current = self._state[0]
+            stored: Tokens | None = yield Blocking(store.load)
+            if stored is not None and _newer(stored, current):
+                self._install(stored, refreshed=False)
+                if not _expired(stored, clock.time()):
                     return True
-                # The token server has rotated the pair: from here on it must be installed whatever the store
-                # says, or this process (and on_tokens) would lose the only valid refresh token.
-                try:
-                    saved = yield Blocking(functools.partial(store.compare_and_save, expected, tokens))
-                except StoreUnavailableError as exc:
-                    self.logger.warning(
-                        "b24crm: the new OAuth tokens could not be saved to the token store (%s); they are kept "
-                        "in this process and handed to on_tokens",
-                        exc,
-                    )
-                    saved = True
-                if not saved:
-                    self.logger.warning(
-                        "b24crm: the token store changed during this refresh (a lock expired?); keeping the new "
-                        "tokens in this process, the stored pair is another process's"
-                    )
-                self._install(tokens, refreshed=True)
+                current = stored  # the stored pair is expired too: refresh it, still under the lock
+            expected = None if stored is None else stored.refresh_token
+            try:
+                tokens = yield from self._from_server(timeout, clock, retry, max_attempts)
+            except AuthError as exc:
+                reloaded: Tokens | None = yield Blocking(functools.partial(self._reload_after, exc, store))
+                if reloaded is None or reloaded.refresh_token == current.refresh_token:
+                    raise
+                self.logger.warning("b24crm: OAuth refresh token already used by another process; reloaded")
+                self._install(reloaded, refreshed=False)
                 return True
+            # The token server has rotated the pair: from here on it must be installed whatever the store
+            # says, or this process (and on_tokens) would lose the only valid refresh token.
+            try:
+                saved = yield Blocking(functools.partial(store.compare_and_save, expected, tokens))
+            except StoreUnavailableError as exc:
+                self.logger.warning(
+                    "b24crm: the new OAuth tokens could not be saved to the token store (%s); they are kept "
+                    "in this process and handed to on_tokens",
+                    exc,
+                )
+                saved = True
+            if not saved:
+                self.logger.warning(
+                    "b24crm: the token store changed during this refresh (a lock expired?); keeping the new "
+                    "tokens in this process, the stored pair is another process's"
+                )
+            self._install(tokens, refreshed=True)
+            return True
 
     @staticmethod
     def _reload_after(error: AuthError, store: TokenStore) -> Tokens | None:

@@ -9,6 +9,8 @@ and *yield* the few things that need I/O as effects:
 * :class:`Sleep`: wait that many seconds (``time.sleep`` in the sync client, ``asyncio.sleep`` in the async);
 * :class:`Blocking`: a call into a limiter or token store, which may do network I/O (Redis); the async
   driver runs it in a thread unless ``local`` says it is in-process arithmetic;
+* :class:`Enter`: hold a context (a token store's cross-process lock) until the flow ends; the driver enters
+  it, and exits it when the flow returns, raises or is abandoned — in the thread that entered it;
 * :class:`Refresh`: the OAuth tokens of ``generation`` are stale; the sync driver refreshes under the auth's
   lock, the async driver coalesces every task that meets the same generation onto one refresh.
 
@@ -18,6 +20,7 @@ asyncio client differ in sending, sleeping and locking and in nothing else.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Generator, Mapping
 from typing import Any, TypeAlias, TypeVar
 
@@ -29,6 +32,7 @@ from b24crm.runtime.transport import Transport
 __all__ = [
     "Blocking",
     "Effect",
+    "Enter",
     "Failed",
     "Flow",
     "Refresh",
@@ -72,6 +76,13 @@ class Blocking:
 
 
 @attrs.frozen
+class Enter:
+    """Enter ``context`` and hold it for the rest of the flow (a lock that must span several effects)."""
+
+    context: contextlib.AbstractContextManager[Any]
+
+
+@attrs.frozen
 class Refresh:
     """Refresh the OAuth tokens unless their generation has moved past ``generation`` meanwhile."""
 
@@ -80,7 +91,7 @@ class Refresh:
     budget: int
 
 
-Effect: TypeAlias = Send | Sleep | Blocking | Refresh
+Effect: TypeAlias = Send | Sleep | Blocking | Enter | Refresh
 Flow: TypeAlias = Generator[Effect, Any, T]
 
 
@@ -101,31 +112,44 @@ def capture(perform: Callable[[Effect], Any], effect: Effect) -> Any:
 
 class Stepper:
     """Runs a flow one effect at a time: ``next()`` gives the next effect (None when the flow returned its
-    ``result``), ``feed(outcome)`` gives it the effect's value or a :class:`Failed`."""
+    ``result``), ``feed(outcome)`` gives it the effect's value or a :class:`Failed`. Contexts the flow entered
+    (:class:`Enter`) are ``held`` until :meth:`release`."""
 
-    __slots__ = ("_flow", "_outcome", "result")
+    __slots__ = ("_asked", "_flow", "_outcome", "held", "result")
 
     def __init__(self, flow: Flow[Any]) -> None:
         self._flow = flow
         self._outcome: Any = None
+        self._asked: Effect | None = None
+        self.held: list[contextlib.AbstractContextManager[Any]] = []
         self.result: Any = None
 
     def next(self) -> Effect | None:
         outcome, self._outcome = self._outcome, None
+        self._asked = None
         try:
             if isinstance(outcome, Failed):
-                return self._flow.throw(outcome.error)
-            return self._flow.send(outcome)
+                self._asked = self._flow.throw(outcome.error)
+            else:
+                self._asked = self._flow.send(outcome)
         except StopIteration as stop:
             self.result = stop.value
             return None
+        return self._asked
 
     def feed(self, outcome: Any) -> None:
+        if isinstance(self._asked, Enter) and not isinstance(outcome, Failed):
+            self.held.append(self._asked.context)
         self._outcome = outcome
 
     def close(self) -> None:
-        """Abandon the flow (its ``finally`` blocks and ``with`` exits run: a held lock is released)."""
+        """Abandon the flow (its ``finally`` blocks and ``with`` exits run: a lock it took itself is released)."""
         self._flow.close()
+
+    def release(self) -> None:
+        """Exit the contexts the flow entered, last first (call it in the thread that entered them)."""
+        while self.held:
+            self.held.pop().__exit__(None, None, None)
 
 
 def drive(flow: Flow[T], perform: Callable[[Effect], Any]) -> T:
@@ -136,6 +160,7 @@ def drive(flow: Flow[T], perform: Callable[[Effect], Any]) -> T:
             steps.feed(capture(perform, effect))
     finally:
         steps.close()
+        steps.release()
     result: T = steps.result
     return result
 
@@ -160,6 +185,8 @@ def performer(
             return clock.sleep(effect.seconds)
         if isinstance(effect, Blocking):
             return effect.fn()
+        if isinstance(effect, Enter):
+            return effect.context.__enter__()
         if refresh is None:
             raise TypeError("this flow cannot refresh OAuth tokens")
         return refresh(effect)
