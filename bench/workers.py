@@ -171,6 +171,44 @@ def deal_export(job: Job) -> dict[str, Any]:
     }
 
 
+def deal_decode(job: Job) -> dict[str, Any]:
+    """Where a typed deal's CPU goes: parsing a 2,500-deal body (json, and orjson when ``orjson_path`` has it)
+    and b24crm's decoding of the parsed records into ``Deal`` models, µs per deal (best of ``repeats``)."""
+    import timeit
+    import warnings
+
+    warnings.simplefilter("ignore", DeprecationWarning)
+    client = _b24crm(job)
+    from b24crm.models import Deal
+    from b24crm.runtime.converter import from_wire
+
+    rows: list[Any] = []
+    while len(rows) < 2500:  # 50 count-free pages, as one chained batch of the export carries them
+        page = client.call_raw(
+            "crm.deal.list", {"select": DEAL_SELECT, "filter": {">ID": len(rows)}, "order": {"ID": "ASC"}, "start": -1}
+        ).result
+        rows += page
+    body = json.dumps({"result": {"d": rows[:2500]}}).encode()
+    records = json.loads(body)["result"]["d"]
+    repeats = int(job.get("repeats", 10))
+
+    def per_deal(fn: Callable[[], Any]) -> float:
+        return min(timeit.repeat(fn, number=1, repeat=repeats)) / 2500 * 1e6
+
+    out = {
+        "fields_per_deal": len(records[0]),
+        "json_loads_us": per_deal(lambda: json.loads(body)),
+        "decode_us": per_deal(lambda: from_wire(records, list[Deal], "bench")),
+    }
+    try:
+        import orjson  # type: ignore[import-not-found,unused-ignore]
+
+        out["orjson_loads_us"] = per_deal(lambda: orjson.loads(body))
+    except ImportError:
+        pass
+    return out
+
+
 # -- workload 3: per-call overhead --------------------------------------------------------------------------
 def calls(job: Job) -> dict[str, Any]:
     """Interleaved blocks of the same small call through each contender; median per-call wall and CPU."""
@@ -468,6 +506,7 @@ _WORKLOADS: dict[str, Callable[[Job], dict[str, Any]]] = {
     "async_read": async_read,
     "many_tasks": many_tasks,
     "deal_export": deal_export,
+    "deal_decode": deal_decode,
 }
 
 
