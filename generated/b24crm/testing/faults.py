@@ -60,6 +60,7 @@ DEFAULT_BOMB_SIZE = 64 * 1024 * 1024
 #: Kinds that may target a batch sub-command (``in_batch=True``).
 BATCH_KINDS = frozenset({"operation_time_limit", "internal_error", "expired_token"})
 
+
 def _documented(name: str) -> tuple[int, dict[str, str]]:
     error = BitrixError.documented(name)
     return error.status, {"error": error.code, "error_description": error.description}

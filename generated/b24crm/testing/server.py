@@ -317,10 +317,10 @@ class RequestHandler(BaseHTTPRequestHandler):
         try:
             auth = portal.authenticate(webhook, params, bearer)
             if not lowered or (len(segments) not in (1, 3)):
-                raise BitrixError("ERROR_METHOD_NOT_FOUND", "Method not found!", 404)
+                raise BitrixError.documented("MethodNotFoundError")
             if not portal.bucket.admit():
                 portal.count("rate_limited")
-                raise BitrixError("QUERY_LIMIT_EXCEEDED", "Too many requests", 503)
+                raise BitrixError.documented("QueryLimitExceededError")
         except BitrixError as error:
             portal.count("errors")
             self._send_json(error.status, error.body())
