@@ -88,6 +88,8 @@ REFUSED_AT_RANDOM = frozenset(
         *(f"crm.{e}.{v}" for e in ("deal", "lead", "contact", "company") for v in ("get", "update", "delete")),
         *("crm.category.get", "crm.category.update", "crm.category.delete", "crm.category.add"),
         *("crm.type.get", "crm.type.getByEntityTypeId", "crm.type.update", "crm.type.delete"),
+        # By entity type: a random entityTypeId is almost never a type with funnels (2 or a smart process).
+        *("crm.category.fields", "crm.category.list"),
     }
 )
 
