@@ -89,7 +89,7 @@ def test_threads_queue_behind_each_other() -> None:
                 waits.append(seconds)
 
     clock = NoSleep()
-    lim = RateLimiter((10, 2.0), key="p", store=store, clock=clock)  # 11 fit from empty: 10 usable + headroom
+    lim = RateLimiter((10, 2.0), key="p", store=store, clock=clock)  # 11 fit from empty: 11 - RATE_HEADROOM usable
 
     def work() -> None:
         for _ in range(5):
@@ -100,8 +100,9 @@ def test_threads_queue_behind_each_other() -> None:
         t.start()
     for t in threads:
         t.join()
-    # 40 requests at t=0: 10 free, the other 30 each reserve a distinct later slot (0.5 s apart).
-    assert sorted(waits) == pytest.approx([0.5 * k for k in range(1, 31)])
+    # 40 requests at t=0: the usable ones free, the others each reserve a distinct later slot (0.5 s apart).
+    usable = 11 - RATE_HEADROOM
+    assert sorted(waits) == pytest.approx([0.5 * k for k in range(1, 40 - usable + 1)])
 
 
 def test_saturate_after_query_limit() -> None:
@@ -125,8 +126,9 @@ def test_client_throttles_and_saturates_on_503() -> None:
 def test_shared_store_shares_the_bucket() -> None:
     store = InMemoryLimiterStore()
     clock = FakeClock()
-    a = RateLimiter((2, 1.0), key="portal", store=store, clock=clock)  # 3 fit from empty: 2 usable + headroom
-    b = RateLimiter((2, 1.0), key="portal", store=store, clock=clock)
+    a = RateLimiter((3, 1.0), key="portal", store=store, clock=clock)  # 4 fit from empty: 2 usable + headroom
+    b = RateLimiter((3, 1.0), key="portal", store=store, clock=clock)
+    assert RATE_HEADROOM == 2
     assert a.acquire() == 0.0 and b.acquire() == 0.0
     assert a.acquire() == pytest.approx(1.0)
 

@@ -28,10 +28,10 @@ RATE_PLANS: Final[dict[str, tuple[int, float]]] = {
 
 #: Requests the client's limiter leaves unused of the X + 1 the portal admits from empty. Its clock and the
 #: portal's never agree exactly (network jitter reorders arrival times by milliseconds), so filling the
-#: bucket to the last slot would now and then meet a 503 (measured: ratelimit._usable); one slot of headroom
-#: absorbs up to 1/rate seconds of jitter. The client thus fills exactly X on the real plans.
-RATE_HEADROOM: Final = 1
-#: ... and at least this much jitter, whatever the rate: at the real plans' 2-5 requests/s one slot covers it,
+#: bucket to the last slot would now and then meet a 503 (measured: ratelimit._usable); two slots of headroom
+#: absorb up to 2/rate seconds of jitter. The client thus fills X - 1 on the real plans.
+RATE_HEADROOM: Final = 2
+#: ... and at least this much jitter, whatever the rate: at the real plans' 2-5 requests/s two slots cover it,
 #: but a custom plan of hundreds per second (a scaled test portal) needs ``rate × 0.05`` slots.
 RATE_JITTER_SECONDS: Final = 0.05
 
