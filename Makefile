@@ -17,11 +17,11 @@ all: test
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "b24crm needs Python 3.11+")'
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[codegen,test,dev,redis]'
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[codegen,test,dev,redis,tls]'
 	@touch $@
 
 $(PEERS_STAMP): $(STAMP)
-	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[codegen,test,dev,redis,peers]'
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[codegen,test,dev,redis,tls,peers]'
 	@touch $@
 
 install: $(STAMP)
