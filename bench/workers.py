@@ -92,14 +92,14 @@ def _read_records(job: Job, client: Any) -> Iterator[int]:
         raise ValueError(f"unknown client {name!r}")
 
 
-def read(job: Job) -> dict[str, Any]:
-    client = _CLIENTS[job["client"]](job)
+def _measure_ids(job: Job, ids: Callable[[], Iterator[int]]) -> dict[str, Any]:
+    """Drain ``ids()`` (IDs 1..n), timed from after client construction: count, completeness, wall, CPU, RSS."""
     rss_before = _rss_mb()
     wall0, cpu0 = time.perf_counter(), time.process_time()
     count = id_sum = 0
     error = None
     try:
-        for record_id in _read_records(job, client):
+        for record_id in ids():
             count += 1
             id_sum += record_id
     except Exception as exc:  # noqa: BLE001 - a failed run is a result too
@@ -111,11 +111,17 @@ def read(job: Job) -> dict[str, Any]:
         "complete": count == n and id_sum == n * (n + 1) // 2,
         "wall_s": wall,
         "cpu_s": cpu,
-        "cpu_ms_per_1000": cpu / max(count, 1) * 1000 * 1000,
         "rss_before_mb": rss_before,
         "peak_rss_mb": _maxrss_mb(),
         "error": error,
     }
+
+
+def read(job: Job) -> dict[str, Any]:
+    client = _CLIENTS[job["client"]](job)
+    out = _measure_ids(job, lambda: _read_records(job, client))
+    out["cpu_ms_per_1000"] = out["cpu_s"] / max(out["records"], 1) * 1000 * 1000
+    return out
 
 
 # -- workload 8: deal export ----------------------------------------------------------------------------------
@@ -146,29 +152,10 @@ def deal_export(job: Job) -> dict[str, Any]:
     warnings.simplefilter("ignore", DeprecationWarning)  # crm.deal.list is deprecated by Bitrix24; still served
     name = job["client"]
     client = _CLIENTS[name](job)
-    rss_before = _rss_mb()
-    wall0, cpu0 = time.perf_counter(), time.process_time()
-    count = id_sum = 0
-    error = None
-    try:
-        for deal_id in _deal_ids(job, client):
-            count += 1
-            id_sum += deal_id
-    except Exception as exc:  # noqa: BLE001 - a failed run is a result too
-        error = f"{type(exc).__name__}: {exc}"[:300]
-    wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
-    n = int(job["n"])
-    return {
-        "records": count,
-        "complete": count == n and id_sum == n * (n + 1) // 2,
-        "wall_s": wall,
-        "cpu_s": cpu,
-        "cpu_us_per_record": cpu / max(count, 1) * 1e6,
-        "rss_before_mb": rss_before,
-        "peak_rss_mb": _maxrss_mb(),
-        "json_parser": sys.modules["b24crm.runtime.envelope"].JSON_PARSER if "b24crm" in name else "json",
-        "error": error,
-    }
+    out = _measure_ids(job, lambda: _deal_ids(job, client))
+    out["cpu_us_per_record"] = out["cpu_s"] / max(out["records"], 1) * 1e6
+    out["json_parser"] = sys.modules["b24crm.runtime.envelope"].JSON_PARSER if "b24crm" in name else "json"
+    return out
 
 
 def deal_decode(job: Job) -> dict[str, Any]:
