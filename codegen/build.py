@@ -48,6 +48,8 @@ _SEQUENCE = ir.named("Sequence", ir.Import("collections.abc", "Sequence"))
 _UNSET_TYPE = ir.named("Unset", ir.Import("b24crm.runtime.types", "Unset"))
 _UNSET = ir.Expr("UNSET", frozenset({ir.Import("b24crm.runtime.types", "UNSET")}))
 _NONE_DEFAULT = ir.Expr("None")
+#: The base of every response model (b24crm/runtime/record.py says why).
+_WIRE_RECORD = ir.Expr("WireRecord", frozenset({ir.Import("b24crm.runtime.record", "WireRecord")}))
 _BATCH_REF = ir.named("BatchRef", ir.Import("b24crm.runtime.batch", "BatchRef"))
 
 
@@ -267,6 +269,7 @@ class _Builder:
             keeps_unknown=not request,
             source=str(schema.get("x-b24-source", "")),
             twin=self.param_dicts.get(name) if request else None,
+            bases=() if request else (_WIRE_RECORD,),
         )
         self.model_deps[name] = deps - {name}
         return name

@@ -160,6 +160,12 @@ class Model:
     source: str
     #: A request model's TypedDict twin, rendered right after it.
     twin: ParamDict | None = None
+    #: Base classes (response models: the runtime's ``WireRecord``, so bulk reads can decode field by field).
+    bases: tuple[Expr, ...] = ()
+
+    def class_line(self) -> str:
+        """``class Deal(WireRecord):`` (or ``class StatusAddFields:``)."""
+        return f"class {self.name}({', '.join(map(str, self.bases))}):" if self.bases else f"class {self.name}:"
 
 
 @attrs.frozen

@@ -94,6 +94,7 @@ def model_imports(package: ir.Package) -> list[str]:
     needs = set(ir.all_imports(f.type_expr for m in package.models for f in m.fields))
     needs |= ir.all_imports(f.default_expr for m in package.models for f in m.fields)
     needs |= ir.all_imports(f.type_expr for d in package.param_dicts for f in d.fields)
+    needs |= ir.all_imports(b for m in package.models for b in m.bases)
     if package.param_dicts:
         needs.add(ir.Import("typing", "TypedDict"))
     if any(f.required for d in package.param_dicts for f in d.fields):

@@ -19,6 +19,7 @@ from typing import Any, Literal, Required, TypedDict
 import attrs
 
 from b24crm import enums
+from b24crm.runtime.record import WireRecord
 from b24crm.runtime.types import UNSET, Unset
 
 __all__ = [
@@ -133,7 +134,7 @@ __all__ = [
 
 
 @attrs.frozen(kw_only=True)
-class Category:
+class Category(WireRecord):
     """A funnel (direction) of a CRM object type (the category object).
 
     Attributes:
@@ -226,7 +227,7 @@ class CategoryAddFieldsDict(TypedDict, total=False):
 
 
 @attrs.frozen(kw_only=True)
-class CrmRestFieldDescriptor:
+class CrmRestFieldDescriptor(WireRecord):
     """Description of one field (crm_rest_field_description), as crm.item.fields and crm.type.fields return
     it.
 
@@ -296,7 +297,7 @@ class CrmRestFieldDescriptor:
 
 
 @attrs.frozen(kw_only=True)
-class CategoryFieldDescriptors:
+class CategoryFieldDescriptors(WireRecord):
     """Descriptions of the funnel fields, keyed by field name (the Field Descriptions table).
 
     Attributes:
@@ -354,7 +355,7 @@ class CategoryFieldDescriptors:
 
 
 @attrs.frozen(kw_only=True)
-class CategoryFieldsResult:
+class CategoryFieldsResult(WireRecord):
     """The `result` of crm.category.fields.
 
     Attributes:
@@ -368,7 +369,7 @@ class CategoryFieldsResult:
 
 
 @attrs.frozen(kw_only=True)
-class CategoryListResult:
+class CategoryListResult(WireRecord):
     """The `result` of crm.category.list.
 
     Attributes:
@@ -382,7 +383,7 @@ class CategoryListResult:
 
 
 @attrs.frozen(kw_only=True)
-class CategoryResult:
+class CategoryResult(WireRecord):
     """The `result` of crm.category.add, get and update.
 
     Attributes:
@@ -429,7 +430,7 @@ class CategoryUpdateFieldsDict(TypedDict, total=False):
 
 
 @attrs.frozen(kw_only=True)
-class MultifieldValue:
+class MultifieldValue(WireRecord):
     """One value of a multifield (PHONE, EMAIL, WEB, IM, LINK) as the server returns it, e.g. {"ID": "156",
     "VALUE_TYPE": "WORK", "VALUE": "+13333333555", "TYPE_ID": "PHONE"}.
 
@@ -463,7 +464,7 @@ class MultifieldValue:
 
 
 @attrs.frozen(kw_only=True)
-class Company:
+class Company(WireRecord):
     """A company as crm.company.get and crm.company.list return it.
 
     Attributes:
@@ -1239,7 +1240,7 @@ class CompanyUpdateParamsDict(TypedDict, total=False):
 
 
 @attrs.frozen(kw_only=True)
-class Contact:
+class Contact(WireRecord):
     """A contact as crm.contact.get and crm.contact.list return it.
 
     Attributes:
@@ -2107,7 +2108,7 @@ class ContactUpdateParamsDict(TypedDict, total=False):
 
 
 @attrs.frozen(kw_only=True)
-class CrmTypeRelation:
+class CrmTypeRelation(WireRecord):
     """One relation of the smart process (relation).
 
     Attributes:
@@ -2134,7 +2135,7 @@ class CrmTypeRelation:
 
 
 @attrs.frozen(kw_only=True)
-class CrmTypeRelations:
+class CrmTypeRelations(WireRecord):
     """Relations of the smart process to other CRM entities (type.relations).
 
     Attributes:
@@ -2154,7 +2155,7 @@ class CrmTypeRelations:
 
 
 @attrs.frozen(kw_only=True)
-class CrmType:
+class CrmType(WireRecord):
     """A smart-process type (the `type` object).
 
     Attributes:
@@ -2528,7 +2529,7 @@ class CrmTypeAddFieldsDict(TypedDict, total=False):
 
 
 @attrs.frozen(kw_only=True)
-class CrmTypeFieldsResult:
+class CrmTypeFieldsResult(WireRecord):
     """The `result` of crm.type.fields.
 
     Attributes:
@@ -2542,7 +2543,7 @@ class CrmTypeFieldsResult:
 
 
 @attrs.frozen(kw_only=True)
-class CrmTypeListResult:
+class CrmTypeListResult(WireRecord):
     """The `result` of crm.type.list.
 
     Attributes:
@@ -2556,7 +2557,7 @@ class CrmTypeListResult:
 
 
 @attrs.frozen(kw_only=True)
-class CrmTypeResult:
+class CrmTypeResult(WireRecord):
     """The `result` of crm.type.add, get, getByEntityTypeId and update.
 
     Attributes:
@@ -2717,7 +2718,7 @@ class CrmTypeUpdateFieldsDict(TypedDict, total=False):
 
 
 @attrs.frozen(kw_only=True)
-class Deal:
+class Deal(WireRecord):
     """A deal as crm.deal.get and crm.deal.list return it.
 
     Attributes:
@@ -3474,7 +3475,7 @@ class DealUpdateParamsDict(TypedDict, total=False):
 
 
 @attrs.frozen(kw_only=True)
-class DuplicateFindbycommResult:
+class DuplicateFindbycommResult(WireRecord):
     """Identifiers of the found objects, grouped by type. Only types with matches appear.
 
     Attributes:
@@ -3499,7 +3500,7 @@ class DuplicateFindbycommResult:
 
 
 @attrs.frozen(kw_only=True)
-class FieldDescriptor:
+class FieldDescriptor(WireRecord):
     """Description of one field, as returned by the `*.fields` methods.
 
     Attributes:
@@ -3549,7 +3550,7 @@ class FieldDescriptor:
 
 
 @attrs.frozen(kw_only=True)
-class EnumFieldsResult:
+class EnumFieldsResult(WireRecord):
     """Descriptions of the fields of an enumeration element. Each value is a field descriptor; its
     characteristics (type, isRequired, isReadOnly, isImmutable, isMultiple, isDynamic, title — "Returned
     Data" section) are the shared FieldDescriptor.
@@ -3581,7 +3582,7 @@ class EnumFieldsResult:
 
 
 @attrs.frozen(kw_only=True)
-class EnumItem:
+class EnumItem(WireRecord):
     """One element of a CRM enumeration (`crm.enum.*`).
 
     Attributes:
@@ -3611,7 +3612,7 @@ class EnumItem:
 
 
 @attrs.frozen(kw_only=True)
-class EnumOrderOwnerType:
+class EnumOrderOwnerType(WireRecord):
     """An object type an order can be bound to.
 
     Attributes:
@@ -3641,7 +3642,7 @@ class EnumOrderOwnerType:
 
 
 @attrs.frozen(kw_only=True)
-class ItemFile:
+class ItemFile(WireRecord):
     """A file field's value (photo, logo, ...).
 
     Attributes:
@@ -3666,7 +3667,7 @@ class ItemFile:
 
 
 @attrs.frozen(kw_only=True)
-class ItemMultifield:
+class ItemMultifield(WireRecord):
     """One multifield value of an item (the `fm` list).
 
     Attributes:
@@ -3697,7 +3698,7 @@ class ItemMultifield:
 
 
 @attrs.frozen(kw_only=True)
-class Item:
+class Item(WireRecord):
     """A CRM item as crm.item.add, get, update and list return it: the common fields and those of each
     object type (Lead, Deal, Contact, Company, Estimate, Invoice, SPA), as the CRM Object Fields page
     lists them; each property says for which types it is documented. Custom fields (ufCrm..., file
@@ -4997,7 +4998,7 @@ class ItemAddFieldsDict(TypedDict, total=False):
 
 
 @attrs.frozen(kw_only=True)
-class ItemFieldsResult:
+class ItemFieldsResult(WireRecord):
     """The `result` of crm.item.fields.
 
     Attributes:
@@ -5011,7 +5012,7 @@ class ItemFieldsResult:
 
 
 @attrs.frozen(kw_only=True)
-class ItemListResult:
+class ItemListResult(WireRecord):
     """The `result` of crm.item.list.
 
     Attributes:
@@ -5059,7 +5060,7 @@ class ItemMultifieldUpdateDict(TypedDict, total=False):
 
 
 @attrs.frozen(kw_only=True)
-class ItemResult:
+class ItemResult(WireRecord):
     """The `result` of crm.item.add, get and update.
 
     Attributes:
@@ -5546,7 +5547,7 @@ class ItemUpdateFieldsDict(TypedDict, total=False):
 
 
 @attrs.frozen(kw_only=True)
-class Lead:
+class Lead(WireRecord):
     """A lead as crm.lead.get and crm.lead.list return it.
 
     Attributes:
@@ -6484,7 +6485,7 @@ class MergeBatchParamsDict(TypedDict, total=False):
 
 
 @attrs.frozen(kw_only=True)
-class MergeBatchResult:
+class MergeBatchResult(WireRecord):
     """MergeBatchResult
 
     Attributes:
@@ -6504,7 +6505,7 @@ class MergeBatchResult:
 
 
 @attrs.frozen(kw_only=True)
-class MultifieldFieldsResult:
+class MultifieldFieldsResult(WireRecord):
     """Object with field descriptions of a multiple field (PHONE, EMAIL, WEB, IM value).
 
     Attributes:
@@ -6534,7 +6535,7 @@ class MultifieldFieldsResult:
 
 
 @attrs.frozen(kw_only=True)
-class StageHistoryItem:
+class StageHistoryItem(WireRecord):
     """One stage history record. Which stage fields are present depends on the object type (and on select).
 
     Attributes:
@@ -6590,7 +6591,7 @@ class StageHistoryItem:
 
 
 @attrs.frozen(kw_only=True)
-class StageHistoryPage:
+class StageHistoryPage(WireRecord):
     """One page of records.
 
     Attributes:
@@ -6604,7 +6605,7 @@ class StageHistoryPage:
 
 
 @attrs.frozen(kw_only=True)
-class StatusExtra:
+class StatusExtra(WireRecord):
     """The EXTRA block of a stage (crm_status_extra).
 
     Attributes:
@@ -6624,7 +6625,7 @@ class StatusExtra:
 
 
 @attrs.frozen(kw_only=True)
-class Status:
+class Status(WireRecord):
     """A directory element as crm.status.get and crm.status.list return it.
 
     Attributes:
@@ -6796,7 +6797,7 @@ class StatusDeleteParamsDict(TypedDict, total=False):
 
 
 @attrs.frozen(kw_only=True)
-class StatusEntityItem:
+class StatusEntityItem(WireRecord):
     """One directory item as crm.status.entity.items returns it (the docs have no field table; keys from
     the example and docs/protocol.md#crm-status).
 
@@ -6822,7 +6823,7 @@ class StatusEntityItem:
 
 
 @attrs.frozen(kw_only=True)
-class StatusSemanticInfo:
+class StatusSemanticInfo(WireRecord):
     """Semantics of the stages of a directory (start, final success and final failure stage).
 
     Attributes:
@@ -6852,7 +6853,7 @@ class StatusSemanticInfo:
 
 
 @attrs.frozen(kw_only=True)
-class StatusEntityType:
+class StatusEntityType(WireRecord):
     """Description of one directory type. Which keys are present depends on the type (see the example).
 
     Attributes:
@@ -6920,7 +6921,7 @@ class StatusEntityType:
 
 
 @attrs.frozen(kw_only=True)
-class StatusFields:
+class StatusFields(WireRecord):
     """Descriptions of the directory element fields, keyed by field name.
 
     Attributes:
@@ -7046,7 +7047,7 @@ class StatusUpdateFieldsDict(TypedDict, total=False):
 
 
 @attrs.frozen(kw_only=True)
-class VolatileTypeField:
+class VolatileTypeField(WireRecord):
     """A standard or custom field usable for duplicate search.
 
     Attributes:
@@ -7071,7 +7072,7 @@ class VolatileTypeField:
 
 
 @attrs.frozen(kw_only=True)
-class VolatileTypeRecord:
+class VolatileTypeRecord(WireRecord):
     """A custom field registered for duplicate search.
 
     Attributes:
@@ -7096,7 +7097,7 @@ class VolatileTypeRecord:
 
 
 @attrs.frozen(kw_only=True)
-class VolatileTypeRegisterResult:
+class VolatileTypeRegisterResult(WireRecord):
     """VolatileTypeRegisterResult
 
     Attributes:

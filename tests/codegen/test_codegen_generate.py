@@ -200,7 +200,8 @@ def newest(client: Client) -> tuple[Page[models.Quote], list[int]]:
 
 
 def test_extend_path_gives_a_typed_method_without_touching_codegen(extended_package: Path) -> None:
-    assert (extended_package / "b24crm" / "models.py").read_text(encoding="utf-8").count("class Quote:") == 1
+    models_py = (extended_package / "b24crm" / "models.py").read_text(encoding="utf-8")
+    assert models_py.count("class Quote(WireRecord):") == 1
     env = {**os.environ, "PYTHONPATH": str(extended_package)}
     result = run([sys.executable, "-c", CHECK_EXTENDED, str(extended_package)], cwd=extended_package, env=env)
     assert result.returncode == 0, result.stdout + result.stderr

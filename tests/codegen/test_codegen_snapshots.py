@@ -135,4 +135,4 @@ def test_kitchen_sink_uses_every_wire_type_and_schema_feature() -> None:
     assert any(m.deprecated for m in package.methods)
     assert package.system_errors and package.errors
     kitchen = render(package, VERSION)
-    assert re.search(rb"class WidgetExtra:", kitchen["models.py"])
+    assert re.search(rb"class WidgetExtra\(WireRecord\):", kitchen["models.py"])

@@ -8,12 +8,13 @@ only code that reads it. Quirks accepted on the way in (docs/protocol.md#json-qu
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import enum
 import linecache
 import types
 import typing
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, TypeVar
 
 import attrs
@@ -22,6 +23,7 @@ from cattrs.errors import ClassValidationError, IterableValidationError
 from cattrs.gen import make_dict_structure_fn, make_mapping_structure_fn, override
 
 from b24crm.runtime.errors import ResponseDecodeError
+from b24crm.runtime.record import READERS, WireRecord
 from b24crm.runtime.types import UNSET, Unset
 
 T = TypeVar("T")
@@ -73,6 +75,9 @@ def _str(value: Any, _: Any = None) -> str:
 
 _TRUE = {"Y", "y", "1", "true", "True"}
 _FALSE = {"N", "n", "0", "false", "False", ""}
+
+
+_FLAGS = {**dict.fromkeys(_TRUE, True), **dict.fromkeys(_FALSE, False)}
 
 
 def _bool(value: Any, _: Any = None) -> bool:
@@ -189,8 +194,34 @@ def _as_mapping(value: Any, cls: type) -> Mapping[str, Any]:
     return value
 
 
-def _fast_model_structure(conv: cattrs.Converter, cls: type) -> Callable[[Any, Any], Any] | None:
-    """A structure function specialised to ``cls``, or None when the class needs the general cattrs path."""
+@attrs.frozen
+class _FieldCode:
+    """How one field is read from a wire record: source lines that leave the field's value in ``v``."""
+
+    name: str
+    wire: str
+    lines: tuple[str, ...]
+
+
+@attrs.frozen
+class _ModelCode:
+    """A model's per-field decoding code and the names it refers to; the eager function and the lazy reader
+    are both compiled from it, so a field decodes the same way in either."""
+
+    cls: type
+    fields: tuple[_FieldCode, ...]
+    ns: dict[str, Any]
+
+    def compile(self, kind: str, lines: list[str], entry: str) -> Any:
+        source = "\n".join(lines) + "\n"
+        filename = f"<b24crm {kind} {self.cls.__module__}.{self.cls.__qualname__}>"
+        linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)  # readable tracebacks
+        exec(compile(source, filename, "exec"), self.ns)  # our own source, built from the model's fields
+        return self.ns[entry]
+
+
+def _model_code(conv: cattrs.Converter, cls: type) -> _ModelCode | None:
+    """The per-field code of ``cls``, or None when the class needs the general cattrs path."""
     try:
         attrs.resolve_types(cls)
     except Exception:  # noqa: BLE001 - unresolvable annotations: let cattrs deal with (and report) them
@@ -221,13 +252,10 @@ def _fast_model_structure(conv: cattrs.Converter, cls: type) -> Callable[[Any, A
         "_MISSING": _MISSING,
         "_known": known,
         "_fromiso": _dt.datetime.fromisoformat,
+        "_strtype": str,
+        "_inttype": int,
+        "_flags": _FLAGS,
     }
-    lines = [
-        "def structure(d, _):",
-        "    if d.__class__ is not _dict:",  # decoded JSON is always a dict: the checks are the slow path
-        "        d = _as_mapping(d, _cls)",
-        "    o = _new(_cls)",
-    ]
 
     def lazy_hook(name: str, tp: Any) -> Callable[[Any, Any], Any]:
         # Resolved on first use (self-referencing models), then bound in the function's globals for good.
@@ -238,13 +266,13 @@ def _fast_model_structure(conv: cattrs.Converter, cls: type) -> Callable[[Any, A
 
         return first
 
+    out: list[_FieldCode] = []
     for i, a in enumerate(fields):
         ns[f"_s{i}"] = getattr(cls, a.name).__set__  # the slot's member descriptor
         if a.name == extra:
             ns[f"_f{i}"] = a.default.factory
-            lines += [
-                f"    _s{i}(o, _f{i}() if _known.issuperset(d) else {{k: x for k, x in d.items() if k not in _known}})"
-            ]
+            code = [f"v = _f{i}() if _known.issuperset(d) else {{k: x for k, x in d.items() if k not in _known}}"]
+            out.append(_FieldCode(a.name, "", tuple(code)))
             continue
         wire = a.metadata.get(WIRE, a.name)
         tp = a.type
@@ -273,7 +301,14 @@ def _fast_model_structure(conv: cattrs.Converter, cls: type) -> Callable[[Any, A
             ns[f"_h{i}"] = conv.get_structure_hook(tp)
             ns[f"_c{i}"] = rest[0]
             guard = f"v.__class__ is not _c{i}" + (" and v is not None" if nullable else "")
-            body = [f"if {guard}:", f"    v = _h{i}(v, _t{i})"]
+            convert = [f"v = _h{i}(v, _t{i})"]
+            if rest[0] is int:  # "733", as the older APIs send every number: what _int gives, inline
+                fast = ["if v.__class__ is _strtype and v.isascii() and v.isdecimal():", "    v = _inttype(v)"]
+                convert = [*fast, "else:", *_indent(convert, 4)]
+            elif rest[0] is bool:  # "Y"/"N": what _bool gives, inline
+                fast = ["if v.__class__ is _strtype and v in _flags:", "    v = _flags[v]"]
+                convert = [*fast, "else:", *_indent(convert, 4)]
+            body = [f"if {guard}:", *_indent(convert, 4)]
         elif len(rest) == 1 and rest[0] is _dt.datetime and conv.get_structure_hook(_dt.datetime) is _datetime:
             ns[f"_h{i}"] = conv.get_structure_hook(tp)
             body = ["if v.__class__ is str:", "    v = _fromiso(v)"]
@@ -285,11 +320,9 @@ def _fast_model_structure(conv: cattrs.Converter, cls: type) -> Callable[[Any, A
             ns[f"_h{i}"] = lazy_hook(f"_h{i}", tp)
             body = [f"v = _h{i}(v, _t{i})"]
         if a.default is attrs.NOTHING:
-            lines.append(f"    v = d[{wire!r}]")
-            lines += ["    " + line for line in body]
+            code = [f"v = d[{wire!r}]", *body]
         elif a.default is None and nullable:
-            lines.append(f"    v = d.get({wire!r})")  # missing and null are both the default, None
-            lines += ["    " + line for line in body]
+            code = [f"v = d.get({wire!r})", *body]  # missing and null are both the default, None
         else:
             if isinstance(a.default, attrs.Factory):  # type: ignore[arg-type]
                 ns[f"_f{i}"] = a.default.factory
@@ -297,17 +330,125 @@ def _fast_model_structure(conv: cattrs.Converter, cls: type) -> Callable[[Any, A
             else:
                 ns[f"_d{i}"] = a.default
                 default = f"_d{i}"
-            lines += [f"    v = d.get({wire!r}, _MISSING)", "    if v is _MISSING:", f"        v = {default}"]
+            code = [f"v = d.get({wire!r}, _MISSING)", "if v is _MISSING:", f"    v = {default}"]
             if body:
-                lines += ["    else:"] + ["        " + line for line in body]
-        lines.append(f"    _s{i}(o, v)")
+                code += ["else:"] + ["    " + line for line in body]
+        out.append(_FieldCode(a.name, wire, tuple(code)))
+    return _ModelCode(cls, tuple(out), ns)
+
+
+def _indent(lines: Iterable[str], depth: int) -> list[str]:
+    return [" " * depth + line for line in lines]
+
+
+def _fast_model_structure(conv: cattrs.Converter, cls: type) -> Callable[[Any, Any], Any] | None:
+    """A structure function specialised to ``cls``, or None when the class needs the general cattrs path."""
+    code = _model_code(conv, cls)
+    if code is None:
+        return None
+    lines = [
+        "def structure(d, _):",
+        "    if d.__class__ is not _dict:",  # decoded JSON is always a dict: the checks are the slow path
+        "        d = _as_mapping(d, _cls)",
+        "    o = _new(_cls)",
+    ]
+    for i, f in enumerate(code.fields):
+        lines += [*_indent(f.lines, 4), f"    _s{i}(o, v)"]
     lines.append("    return o")
-    source = "\n".join(lines) + "\n"
-    filename = f"<b24crm structure {cls.__module__}.{cls.__qualname__}>"
-    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)  # readable tracebacks
-    exec(compile(source, filename, "exec"), ns)  # our own source, built from the model's fields
-    fn: Callable[[Any, Any], Any] = ns["structure"]
+    fn: Callable[[Any, Any], Any] = code.compile("structure", lines, "structure")
     return fn
+
+
+# --- records decoded field by field (b24crm/runtime/record.py) ----------------------------------------------
+#: Fields a lazily handed-out record decodes one at a time; reading one more decodes all the rest at once, so
+#: reading every field costs one full decode plus this many single ones (about 0.7 µs each).
+LAZY_FIELDS = 3
+
+_LAZY: dict[type, bool] = {}  # model class -> whether records of it are handed out undecoded
+_SET_WIRE = WireRecord._b24_wire.__set__  # type: ignore[attr-defined]
+_SET_READ = WireRecord._b24_read.__set__  # type: ignore[attr-defined]
+_DEL_WIRE = WireRecord._b24_wire.__delete__  # type: ignore[attr-defined]
+_GET_READ = WireRecord._b24_read.__get__  # type: ignore[attr-defined]
+
+
+def _lazy_reader(conv: cattrs.Converter, cls: type) -> bool:
+    """Register ``cls``'s field-by-field reader in record.READERS; False when the class cannot be read so."""
+    if not issubclass(cls, WireRecord):
+        return False
+    code = _model_code(conv, cls)
+    if code is None:
+        return False
+    lines: list[str] = []
+    readers: dict[str, Callable[[Any, dict[str, Any]], Any]] = {}
+    for i, f in enumerate(code.fields):
+        lines += [f"def read_{i}(o, d):", *_indent(f.lines, 4), f"    _s{i}(o, v)", "    return v", ""]
+    # The rest at once: every field not decoded yet (``done``: the names read one by one), then the wire
+    # object is let go, since no slot is left to fill from it.
+    lines.append("def fill(o, d, done):")
+    for i, f in enumerate(code.fields):
+        lines += [f"    if {f.name!r} not in done:", *_indent(f.lines, 8), f"        _s{i}(o, v)"]
+    fill: Callable[[Any, dict[str, Any], list[str]], None] = code.compile("reader", lines, "fill")
+    for i, f in enumerate(code.fields):
+        readers[f.name] = code.ns[f"read_{i}"]
+
+    def read(record: Any, wire: dict[str, Any], name: str) -> Any:
+        reader = readers.get(name)
+        if reader is None:
+            raise AttributeError(f"{cls.__name__!r} object has no attribute {name!r}")
+        held: list[str] | str = _GET_READ(record)
+        if isinstance(held, str):  # the first field read: until now the slot held only the method's name
+            done = [held]
+            _SET_READ(record, done)
+        else:
+            done = held
+        full = len(done) > LAZY_FIELDS
+        try:
+            if not full:
+                value = reader(record, wire)
+                done.append(name)
+                return value
+            fill(record, wire, done)
+        except Exception:  # noqa: BLE001 - never an AttributeError (getattr would take it for "no such field")
+            raise _record_error(done[0], wire, cls) from None
+        with contextlib.suppress(AttributeError):  # another thread may have filled it at the same moment
+            _DEL_WIRE(record)  # every slot is filled: the parsed object is no longer needed
+        return object.__getattribute__(record, name)
+
+    READERS[cls] = read
+    return True
+
+
+def _record_error(method: str, wire: Mapping[str, Any], cls: type) -> ResponseDecodeError:
+    record_id = wire.get("ID", wire.get("id"))
+    where = f"record ID={record_id!r}" if record_id is not None else "a record"
+    problems = [p.removeprefix("result.") for p in _problems(wire, cls)]
+    return ResponseDecodeError(method, f"{where} does not match the spec: " + "; ".join(problems[:5]))
+
+
+def records_from_wire(records: list[Any], cls: Any, method: str) -> list[Any]:
+    """The records of one list page as ``cls`` models: handed out undecoded (each field decoded when first
+    read, b24crm/runtime/record.py) for response models, decoded at once for anything else."""
+    lazy = _LAZY.get(cls)
+    if lazy is None:
+        lazy = _LAZY[cls] = isinstance(cls, type) and attrs.has(cls) and _lazy_reader(CONVERTER, cls)
+    if not lazy:
+        decoded: list[Any] = from_wire(records, list[cls], method)
+        return decoded
+    new = object.__new__
+    out = []
+    for d in records:
+        if d.__class__ is not dict:
+            if isinstance(d, list) and not d:
+                d = {}  # an empty object arrives as []
+            elif not isinstance(d, Mapping):
+                raise ResponseDecodeError(
+                    method, f"response does not match the spec: a record is {type(d).__name__}, not an object"
+                )
+        o = new(cls)
+        _SET_WIRE(o, d)
+        _SET_READ(o, method)
+        out.append(o)
+    return out
 
 
 def _configure(conv: cattrs.Converter) -> cattrs.Converter:
@@ -351,6 +492,16 @@ def _configure(conv: cattrs.Converter) -> cattrs.Converter:
 
     def mapping_factory(tp: Any) -> Callable[[Any, Any], Any]:
         key, val = typing.get_args(tp) or (str, Any)
+        if key is str and val is Any:  # a parsed JSON object already is one: its keys are strings
+
+            def as_is(value: Any, _: Any) -> Any:
+                if value.__class__ is dict:
+                    return value
+                if isinstance(value, list) and not value:
+                    return {}  # PHP encodes an empty array as []
+                return {_str(k): v for k, v in _as_mapping(value, dict).items()}
+
+            return as_is
         inner = make_mapping_structure_fn(dict[key, val], conv, key_type=key, val_type=val)  # type: ignore[valid-type]
 
         def hook(value: Any, _: Any) -> Any:

@@ -16,7 +16,7 @@ from typing import Any, Generic, TypedDict, TypeVar
 import attrs
 
 from b24crm.runtime.batchwire import encode_command, parse_batch_result
-from b24crm.runtime.converter import from_wire
+from b24crm.runtime.converter import records_from_wire
 from b24crm.runtime.envelope import RawResponse
 from b24crm.runtime.pageplan import PageReply, Plan, Step, dig, plan_for, replies_of
 from b24crm.runtime.sender import Call, Sender
@@ -85,7 +85,7 @@ class PageReader:
         # Argument errors (limit, after_id, order) are raised here, before the first request.
         self._plan: Plan = plan_for(method, params, limit=limit, after_id=after_id, system_rows=sender_errors)
         self._method = method
-        self._list_type: Any = list[item_type]
+        self._item_type: Any = item_type
         self._spent = spent
         self._progress = progress
         self._options = options
@@ -110,7 +110,7 @@ class PageReader:
         for records in self._plan.feed(step, replies):
             if not records:
                 continue
-            decoded = from_wire(records, self._list_type, name)
+            decoded = records_from_wire(records, self._item_type, name)
             self._count += len(decoded)
             if self._progress is not None:
                 self._progress(self._count)

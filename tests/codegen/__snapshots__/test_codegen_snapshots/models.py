@@ -19,6 +19,7 @@ from typing import Any, Literal, Required, TypedDict
 import attrs
 
 from b24crm import enums
+from b24crm.runtime.record import WireRecord
 from b24crm.runtime.types import UNSET, Unset
 
 __all__ = [
@@ -40,7 +41,7 @@ __all__ = [
 
 
 @attrs.frozen(kw_only=True)
-class FieldInfo:
+class FieldInfo(WireRecord):
     """FieldInfo
 
     Attributes:
@@ -60,7 +61,7 @@ class FieldInfo:
 
 
 @attrs.frozen(kw_only=True)
-class Gadget:
+class Gadget(WireRecord):
     """Gadget
 
     Attributes:
@@ -84,7 +85,7 @@ class Gadget:
 
 
 @attrs.frozen(kw_only=True)
-class GadgetEntityType:
+class GadgetEntityType(WireRecord):
     """GadgetEntityType
 
     Attributes:
@@ -104,7 +105,7 @@ class GadgetEntityType:
 
 
 @attrs.frozen(kw_only=True)
-class WidgetParent:
+class WidgetParent(WireRecord):
     """WidgetParent
 
     Attributes:
@@ -119,7 +120,7 @@ class WidgetParent:
 
 
 @attrs.frozen(kw_only=True)
-class WidgetExtra:
+class WidgetExtra(WireRecord):
     """WidgetExtra
 
     Attributes:
@@ -139,7 +140,7 @@ class WidgetExtra:
 
 
 @attrs.frozen(kw_only=True)
-class WidgetPart:
+class WidgetPart(WireRecord):
     """WidgetPart
 
     Attributes:
@@ -159,7 +160,7 @@ class WidgetPart:
 
 
 @attrs.frozen(kw_only=True)
-class Widget:
+class Widget(WireRecord):
     """A widget as the server sends it.
 
     Attributes:
@@ -363,7 +364,7 @@ WidgetAddParamsDict = TypedDict(
 
 
 @attrs.frozen(kw_only=True)
-class WidgetPage:
+class WidgetPage(WireRecord):
     """WidgetPage
 
     Attributes:
