@@ -144,6 +144,16 @@ def test_the_first_fields_decode_alone_and_one_more_decodes_the_rest() -> None:
     assert record.additional_properties == {"UF_CRM_1700000000": "EXT-7"}
 
 
+def test_values_handed_out_before_the_rest_is_decoded_stay_the_ones_in_the_model() -> None:
+    wire = {"ID": "3", "NAME": "Ann", "PHONE": [{"ID": "1", "VALUE": "+1 555", "VALUE_TYPE": "WORK"}]}
+    contact = _lazy(wire, models.Contact, "crm.contact.list")
+    phones = contact.phone
+    assert phones is not None and phones[0].value == "+1 555"
+    for name in ["id", "name", "last_name", "email"]:  # past LAZY_FIELDS: the rest decoded at once
+        getattr(contact, name)
+    assert contact.phone is phones  # not a second, equal list: the caller's object is the model's
+
+
 def test_a_field_that_does_not_decode_names_method_record_and_wire_field() -> None:
     record = _lazy(_deal_wire(ASSIGNED_BY_ID="nobody"), models.Deal, "crm.deal.list")
     assert record.id == 7  # the other fields still read

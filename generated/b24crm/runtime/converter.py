@@ -352,17 +352,26 @@ def _fast_model_structure(conv: cattrs.Converter, cls: type) -> Callable[[Any, A
         "        d = _as_mapping(d, _cls)",
         "    o = _new(_cls)",
     ]
-    for i, f in enumerate(code.fields):
-        lines += [*_indent(f.lines, 4), f"    _s{i}(o, v)"]
+    lines += _fill_lines(code)
     lines.append("    return o")
     fn: Callable[[Any, Any], Any] = code.compile("structure", lines, "structure")
     return fn
 
 
+def _fill_lines(code: _ModelCode) -> list[str]:
+    """The body that decodes every field of ``d`` into the slots of ``o``."""
+    lines: list[str] = []
+    for i, f in enumerate(code.fields):
+        lines += [*_indent(f.lines, 4), f"    _s{i}(o, v)"]
+    return lines
+
+
 # --- records decoded field by field (b24crm/runtime/record.py) ----------------------------------------------
-#: Fields a lazily handed-out record decodes one at a time; reading one more decodes all the rest at once, so
-#: reading every field costs one full decode plus this many single ones (about 0.7 µs each).
-LAZY_FIELDS = 3
+#: Fields a lazily handed-out record decodes one at a time (about 1 µs each, most of it Python's attribute
+#: miss); the next field read decodes all the rest at once, at about the cost of decoding the record eagerly.
+#: Two: an export that reads a record's ID and one more field pays two small decodes; one that reads more pays
+#: one full decode and these two on top (BENCHMARKS.md section 8 measures both ways).
+LAZY_FIELDS = 2
 
 _LAZY: dict[type, bool] = {}  # model class -> whether records of it are handed out undecoded
 _SET_WIRE = WireRecord._b24_wire.__set__  # type: ignore[attr-defined]
@@ -382,12 +391,10 @@ def _lazy_reader(conv: cattrs.Converter, cls: type) -> bool:
     readers: dict[str, Callable[[Any, dict[str, Any]], Any]] = {}
     for i, f in enumerate(code.fields):
         lines += [f"def read_{i}(o, d):", *_indent(f.lines, 4), f"    _s{i}(o, v)", "    return v", ""]
-    # The rest at once: every field not decoded yet (``done``: the names read one by one), then the wire
-    # object is let go, since no slot is left to fill from it.
-    lines.append("def fill(o, d, done):")
-    for i, f in enumerate(code.fields):
-        lines += [f"    if {f.name!r} not in done:", *_indent(f.lines, 8), f"        _s{i}(o, v)"]
-    fill: Callable[[Any, dict[str, Any], list[str]], None] = code.compile("reader", lines, "fill")
+    # The rest at once: every field, as the eager function decodes them (read() then puts back the values
+    # already handed out, so an object a caller holds stays the one in the model).
+    lines += ["def fill(o, d):", *_fill_lines(code)]
+    fill: Callable[[Any, dict[str, Any]], None] = code.compile("reader", lines, "fill")
     for i, f in enumerate(code.fields):
         readers[f.name] = code.ns[f"read_{i}"]
 
@@ -407,9 +414,12 @@ def _lazy_reader(conv: cattrs.Converter, cls: type) -> bool:
                 value = reader(record, wire)
                 done.append(name)
                 return value
-            fill(record, wire, done)
+            kept = [(read_name, getattr(record, read_name)) for read_name in done[1:]]
+            fill(record, wire)
         except Exception:  # noqa: BLE001 - never an AttributeError (getattr would take it for "no such field")
             raise _record_error(done[0], wire, cls) from None
+        for read_name, value in kept:
+            object.__setattr__(record, read_name, value)  # the slot, past the frozen model's __setattr__
         with contextlib.suppress(AttributeError):  # another thread may have filled it at the same moment
             _DEL_WIRE(record)  # every slot is filled: the parsed object is no longer needed
         return object.__getattribute__(record, name)
