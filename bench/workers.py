@@ -130,19 +130,36 @@ DEAL_SELECT = ["*", "UF_*"]
 
 
 def _deal_ids(job: Job, client: Any) -> Iterator[int]:
-    """Yield the ID of every deal, through the client's documented bulk read of crm.deal.list."""
+    """Yield the ID of every deal, through the client's documented bulk read of crm.deal.list.
+
+    ``job["reads"]``: ``"id"`` (the default) reads each deal's ID; ``"all"`` reads every field as well — the
+    typed model's every attribute for b24crm (each one decoded), every value of the dict for the peers.
+    """
     name = job["client"]
+    every = job.get("reads", "id") == "all"
     if name in ("b24crm", "b24crm_orjson"):  # typed Deal models; the UF_* field in additional_properties
+        import operator
+
+        import attrs
+
+        from b24crm.models import Deal
+
+        fields = operator.attrgetter(*(a.name for a in attrs.fields(Deal)))
         for deal in client.crm.deal.iter_all(select=DEAL_SELECT):
+            if every:
+                fields(deal)
             yield deal.id
-    elif name == "fast_bitrix24":  # a list of dicts
-        for row in client.get_all("crm.deal.list", {"select": DEAL_SELECT}):
-            yield int(row["ID"])
+        return
+    if name == "fast_bitrix24":  # a list of dicts
+        rows: Iterable[dict[str, Any]] = client.get_all("crm.deal.list", {"select": DEAL_SELECT})
     elif name == "b24pysdk":  # a generator of dicts
-        for row in client.crm.deal.list(select=DEAL_SELECT).as_list_fast().result:
-            yield int(row["ID"])
+        rows = client.crm.deal.list(select=DEAL_SELECT).as_list_fast().result
     else:
         raise ValueError(f"unknown client {name!r}")
+    for row in rows:
+        if every:
+            tuple(row.values())
+        yield int(row["ID"])
 
 
 def deal_export(job: Job) -> dict[str, Any]:
@@ -166,8 +183,12 @@ def deal_decode(job: Job) -> dict[str, Any]:
 
     warnings.simplefilter("ignore", DeprecationWarning)
     client = _b24crm(job)
+    import operator
+
+    import attrs
+
     from b24crm.models import Deal
-    from b24crm.runtime.converter import from_wire
+    from b24crm.runtime.converter import from_wire, records_from_wire
 
     rows: list[Any] = []
     while len(rows) < 2500:  # 50 count-free pages, as one chained batch of the export carries them
@@ -182,10 +203,22 @@ def deal_decode(job: Job) -> dict[str, Any]:
     def per_deal(fn: Callable[[], Any]) -> float:
         return min(timeit.repeat(fn, number=1, repeat=repeats)) / 2500 * 1e6
 
+    fields = operator.attrgetter(*(a.name for a in attrs.fields(Deal)))
+
+    def lazy_id() -> None:
+        for deal in records_from_wire(records, Deal, "bench"):
+            deal.id  # noqa: B018 - the read is the measurement
+
+    def lazy_all() -> None:
+        for deal in records_from_wire(records, Deal, "bench"):
+            fields(deal)
+
     out = {
         "fields_per_deal": len(records[0]),
         "json_loads_us": per_deal(lambda: json.loads(body)),
         "decode_us": per_deal(lambda: from_wire(records, list[Deal], "bench")),
+        "lazy_id_us": per_deal(lazy_id),
+        "lazy_all_us": per_deal(lazy_all),
     }
     try:
         import orjson  # type: ignore[import-not-found,unused-ignore]
