@@ -17,7 +17,7 @@ import sys
 import threading
 import types
 import typing
-from typing import Any
+from typing import Any, TypeVar
 
 import attrs
 import pytest
@@ -30,6 +30,7 @@ from b24crm.runtime.converter import LAZY_FIELDS, from_wire, records_from_wire
 from b24crm.runtime.errors import ResponseDecodeError
 from b24crm.runtime.record import WireRecord
 
+T = TypeVar("T")
 MODELS = [models.Deal, models.Contact, models.Company, models.Lead, models.Item, models.StageHistoryItem]
 _NONE = type(None)
 
@@ -83,8 +84,9 @@ def _names(cls: type) -> list[str]:
     return [a.name for a in attrs.fields(cls)]
 
 
-def _lazy(wire: Any, cls: type, method: str = "crm.deal.list") -> Any:
+def _lazy(wire: Any, cls: type[T], method: str = "crm.deal.list") -> T:
     (record,) = records_from_wire([wire], cls, method)
+    assert isinstance(record, cls)
     return record
 
 
@@ -99,13 +101,13 @@ def test_a_record_read_field_by_field_equals_the_record_decoded_at_once(cls: typ
         eager = from_wire(wire, cls, "m")
     except ResponseDecodeError:  # a value the spec refuses: reading the whole record refuses it too
         with pytest.raises(ResponseDecodeError):
-            record = _lazy(wire, cls)
+            record: Any = _lazy(wire, cls)
             for name in _names(cls):
                 getattr(record, name)
         return
     # The cattrs hooks are the reference: the inline fast paths ("733", "Y") must give exactly what they give.
     assert converter._detailed().structure(wire, cls) == eager
-    record = _lazy(wire, cls)
+    record: Any = _lazy(wire, cls)
     assert type(record) is cls
     for name in order[:count]:
         assert getattr(record, name) == getattr(eager, name), name
@@ -188,7 +190,10 @@ def test_a_record_that_is_not_an_object_fails_at_once_and_an_empty_list_is_an_em
 def test_the_model_behaves_as_one_decoded_at_once() -> None:
     wire = _deal_wire()
     eager = from_wire(wire, models.Deal, "m")
-    fresh = lambda: _lazy(dict(wire), models.Deal)  # noqa: E731 - a new undecoded record for each check
+
+    def fresh() -> models.Deal:  # a new undecoded record for each check
+        return _lazy(dict(wire), models.Deal)
+
     assert fresh() == eager and eager == fresh()
     assert repr(fresh()) == repr(eager)
     assert pickle.loads(pickle.dumps(fresh())) == eager
