@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 
 from b24crm import models
 from b24crm.runtime import converter
-from b24crm.runtime.converter import LAZY_FIELDS, from_wire, records_from_wire
+from b24crm.runtime.converter import LAZY_FIELDS, RecordDecoder, from_wire, records_from_wire
 from b24crm.runtime.errors import ResponseDecodeError
 from b24crm.runtime.record import WireRecord
 
@@ -245,3 +245,39 @@ def test_type_checkers_still_refuse_a_misspelt_field(tmp_path: Any) -> None:
     )
     assert done.returncode == 1, done.stdout
     assert '"Deal" has no attribute "titel"' in done.stdout
+
+
+def _slots_filled(record: Any) -> bool:
+    """Every field's slot holds a value and no parsed object is kept (as for a model decoded at once)."""
+    try:
+        WireRecord._b24_wire.__get__(record, type(record))  # type: ignore[attr-defined]
+    except AttributeError:
+        pass
+    else:
+        return False
+    for name in _names(type(record)):
+        try:
+            type(record).__dict__[name].__get__(record, type(record))
+        except AttributeError:
+            return False
+    return True
+
+
+def test_a_bulk_read_whose_caller_reads_whole_records_decodes_the_next_pages_at_once() -> None:
+    pages = [[_deal_wire(i) for i in range(start, start + 10)] for start in (1, 11, 21)]
+    whole = RecordDecoder(models.Deal, "crm.deal.list")
+    first = whole.decode(pages[0])
+    assert not any(_slots_filled(r) for r in first)  # handed out undecoded
+    for record in first[:6]:  # most of the page read in full
+        attrs.asdict(record)
+    second = whole.decode(pages[1])
+    assert all(_slots_filled(r) for r in second) and not whole.lazy
+    assert second == [from_wire(w, models.Deal, "m") for w in pages[1]]
+    assert all(_slots_filled(r) for r in whole.decode(pages[2]))  # and stays so for the rest of the read
+
+    few = RecordDecoder(models.Deal, "crm.deal.list")
+    for record in few.decode(pages[0]):
+        record.id  # noqa: B018 - one field of each record
+    for record in few.decode(pages[1])[:5]:  # half the page read in full is not most of it
+        attrs.asdict(record)
+    assert few.lazy and not any(_slots_filled(r) for r in few.decode(pages[2]))

@@ -402,9 +402,9 @@ def _lazy_reader(conv: cattrs.Converter, cls: type) -> bool:
         reader = readers.get(name)
         if reader is None:
             raise AttributeError(f"{cls.__name__!r} object has no attribute {name!r}")
-        held: list[str] | str = _GET_READ(record)
-        if isinstance(held, str):  # the first field read: until now the slot held only the method's name
-            done = [held]
+        held: list[Any] | _Page = _GET_READ(record)
+        if isinstance(held, _Page):  # the first field read: until now the slot held only the page
+            done: list[Any] = [held]
             _SET_READ(record, done)
         else:
             done = held
@@ -417,7 +417,8 @@ def _lazy_reader(conv: cattrs.Converter, cls: type) -> bool:
             kept = [(read_name, getattr(record, read_name)) for read_name in done[1:]]
             fill(record, wire)
         except Exception:  # noqa: BLE001 - never an AttributeError (getattr would take it for "no such field")
-            raise _record_error(done[0], wire, cls) from None
+            raise _record_error(done[0].method, wire, cls) from None
+        done[0].filled += 1
         for read_name, value in kept:
             object.__setattr__(record, read_name, value)  # the slot, past the frozen model's __setattr__
         with contextlib.suppress(AttributeError):  # another thread may have filled it at the same moment
@@ -435,30 +436,78 @@ def _record_error(method: str, wire: Mapping[str, Any], cls: type) -> ResponseDe
     return ResponseDecodeError(method, f"{where} does not match the spec: " + "; ".join(problems[:5]))
 
 
-def records_from_wire(records: list[Any], cls: Any, method: str) -> list[Any]:
-    """The records of one list page as ``cls`` models: handed out undecoded (each field decoded when first
-    read, b24crm/runtime/record.py) for response models, decoded at once for anything else."""
+class _Page:
+    """What the records of one page share while undecoded: the method (for error messages) and how many of
+    them were decoded in full (``RecordDecoder`` reads it)."""
+
+    __slots__ = ("filled", "method", "size")
+
+    def __init__(self, method: str, size: int) -> None:
+        self.method = method
+        self.size = size
+        self.filled = 0
+
+
+def _can_be_lazy(cls: Any) -> bool:
     lazy = _LAZY.get(cls)
     if lazy is None:
         lazy = _LAZY[cls] = isinstance(cls, type) and attrs.has(cls) and _lazy_reader(CONVERTER, cls)
-    if not lazy:
-        decoded: list[Any] = from_wire(records, list[cls], method)
-        return decoded
+    return lazy
+
+
+def _hand_out(records: list[Any], cls: type, page: _Page) -> list[Any]:
     new = object.__new__
-    out = []
+    out: list[Any] = []
     for d in records:
         if d.__class__ is not dict:
             if isinstance(d, list) and not d:
                 d = {}  # an empty object arrives as []
             elif not isinstance(d, Mapping):
                 raise ResponseDecodeError(
-                    method, f"response does not match the spec: a record is {type(d).__name__}, not an object"
+                    page.method, f"response does not match the spec: a record is {type(d).__name__}, not an object"
                 )
-        o = new(cls)
+        o: Any = new(cls)
         _SET_WIRE(o, d)
-        _SET_READ(o, method)
+        _SET_READ(o, page)
         out.append(o)
     return out
+
+
+def records_from_wire(records: list[Any], cls: Any, method: str) -> list[Any]:
+    """The records of one list page as ``cls`` models: handed out undecoded (each field decoded when first
+    read, b24crm/runtime/record.py) for response models, decoded at once for anything else."""
+    if not _can_be_lazy(cls):
+        decoded: list[Any] = from_wire(records, list[cls], method)
+        return decoded
+    return _hand_out(records, cls, _Page(method, len(records)))
+
+
+class RecordDecoder:
+    """The pages of one bulk read as ``cls`` models: handed out undecoded while the caller reads a few fields
+    of each record, decoded at once from the page after one where most records were read in full (a caller
+    that reads every field then pays one eager decode a record, not the field-by-field reads on top)."""
+
+    def __init__(self, cls: Any, method: str) -> None:
+        self._cls = cls
+        self._list_type: Any = list[cls]
+        self._method = method
+        self._lazy = _can_be_lazy(cls)
+        self._last: _Page | None = None
+
+    @property
+    def lazy(self) -> bool:
+        """Whether the next page is handed out undecoded."""
+        return self._lazy
+
+    def decode(self, records: list[Any]) -> list[Any]:
+        last = self._last
+        if self._lazy and last is not None and last.filled * 2 > last.size:
+            self._lazy = False  # this caller reads whole records: the rest of the read decodes them at once
+        if not self._lazy:
+            decoded: list[Any] = from_wire(records, self._list_type, self._method)
+            return decoded
+        self._last = page = _Page(self._method, len(records))
+        return _hand_out(records, self._cls, page)
 
 
 def _configure(conv: cattrs.Converter) -> cattrs.Converter:

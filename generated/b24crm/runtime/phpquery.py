@@ -21,6 +21,7 @@ with :func:`encode_query`; the emulator decodes every form body, query string an
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -63,7 +64,7 @@ def _count(value: Mapping[Any, Any] | list[Any] | tuple[Any, ...]) -> int:
 def _pairs(value: Mapping[Any, Any] | list[Any] | tuple[Any, ...], prefix: str | None) -> Iterator[tuple[str, str]]:
     items = value.items() if isinstance(value, Mapping) else enumerate(value)
     for raw_key, item in items:
-        segment = quote_plus(_scalar(raw_key), safe="")
+        segment = _quote(_scalar(raw_key))
         key = segment if prefix is None else f"{prefix}[{segment}]"
         if isinstance(item, (Mapping, list, tuple)):
             if len(item) == 0:
@@ -71,7 +72,13 @@ def _pairs(value: Mapping[Any, Any] | list[Any] | tuple[Any, ...], prefix: str |
             else:
                 yield from _pairs(item, key)
         else:
-            yield key, quote_plus(_scalar(item), safe="")
+            yield key, _quote(_scalar(item))
+
+
+@functools.lru_cache(maxsize=4096)
+def _quote(text: str) -> str:
+    # Cached: a bulk read encodes the same keys and values (select[0]=*, order[ID]=ASC) in every command.
+    return quote_plus(text, safe="")
 
 
 def _scalar(value: Any) -> str:

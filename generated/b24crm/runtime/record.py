@@ -6,7 +6,8 @@ than the request and the JSON parse together, so ``iter_all`` keeps each record'
 model instead and converts a field the first time it is read; the value then sits in the model's slot, read at
 the speed of any attribute. After a few fields the rest are decoded at once, so reading every field costs one
 full decode, not one small decode per field (``b24crm.runtime.converter`` builds both from the same per-field
-code, so a field decodes the same either way).
+code, so a field decodes the same either way); and once most records of a page were read in full, the rest of
+that bulk read is decoded at once, page by page.
 
 Nothing else changes: the model is the same class (``type(deal) is Deal``), frozen, equal to an eagerly decoded
 one with the same values, and ``repr``, ``==``, ``hash``, ``attrs.evolve``, pickling and copying read every
@@ -30,8 +31,8 @@ READERS: dict[type, Callable[[Any, dict[str, Any], str], Any]] = {}
 class WireRecord:
     """Base class of response models (no fields of its own; two hidden slots while fields are undecoded)."""
 
-    # _b24_wire: the record's parsed JSON object; _b24_read: the method's name, then [that name, the names of the
-    # fields decoded one by one].
+    # _b24_wire: the record's parsed JSON object; _b24_read: what its page shares (the method, for errors), then
+    # [that, the names of the fields decoded one by one].
     __slots__ = ("_b24_read", "_b24_wire")
 
     if not TYPE_CHECKING:  # type checkers must keep seeing only the declared fields: a misspelt one is an error
