@@ -165,18 +165,22 @@ def target_rows(section: dict[str, Any]) -> list[tuple[str, str, bool | None]]:
         )
     for reads in READS:
         cells = []
-        met = True
+        met = False  # the target allows the optional accelerator: met when either install meets it
         for ours in OURS:
             marginal, at_big = ratios(section, ours, reads)
             if math.isnan(at_big):
                 continue
-            cells.append(f"{LABELS[ours].split(' `')[0]} {at_big:.2f}× per record, {marginal:.2f}× marginal")
-            met = met and at_big <= 1.0 and marginal <= 1.0
+            this = at_big <= 1.0 and marginal <= 1.0
+            cells.append(
+                f"{LABELS[ours].split(' `')[0]} {at_big:.2f}× per record, {marginal:.2f}× marginal "
+                f"({'met' if this else 'missed'})"
+            )
+            met = met or this
         if cells:
             rows.append(
                 (
                     f"Deal export reading {READS_LABEL[reads]} of each deal: client CPU per record ≤ 1.0× the better "
-                    "peer's (typed `Deal` vs dicts)",
+                    "peer's (typed `Deal` vs dicts; the base install or the optional `fast` extra)",
                     "; ".join(cells),
                     met,
                 )
