@@ -807,20 +807,8 @@ def _limits(results: dict[str, Any]) -> str:
                 "of a client that does nothing else; the `fast` extra (orjson) shortens the parse, and the deal "
                 "export (section 8) measures it."
             )
-    deal_section = results.get("deals")
-    if deal_section:
-        for target, measured, met in deal_export.target_rows(deal_section):
-            if met is False and "every field" in target:
-                costs = deal_section.get("costs") or {}
-                out.append(
-                    f"* **{target}: missed** ({measured}). Reading every field converts each deal's "
-                    f'{costs.get("fields_per_deal", 46)} values to their types (`"733"` → int, `"Y"` → bool, ISO '
-                    "text → `datetime`, the enum, the unknown keys gathered): "
-                    f"{costs.get('lazy_all_us', math.nan):.1f} µs a deal in-process, where reading every value of a "
-                    "peer's dict costs next to nothing and gives "
-                    "back the wire's strings. A caller who needs typed values from a peer pays that conversion in "
-                    "its own code; b24crm pays it only for the fields that are read."
-                )
+    if results.get("deals"):
+        out += deal_export.limits(results["deals"])
     failed = [r for r in (results.get("rate_limited") or {}).get("runs", []) if r.get("error")]
     for client in sorted({r["client"] for r in failed}):
         runs = [r for r in failed if r["client"] == client]

@@ -129,6 +129,17 @@ def read(job: Job) -> dict[str, Any]:
 DEAL_SELECT = ["*", "UF_*"]
 
 
+def _deal_fields() -> Callable[[Any], tuple[Any, ...]]:
+    """Reads every attribute of a typed ``Deal`` (each one decoded): what "every field" means for b24crm."""
+    import operator
+
+    import attrs
+
+    from b24crm.models import Deal
+
+    return operator.attrgetter(*(a.name for a in attrs.fields(Deal)))
+
+
 def _deal_ids(job: Job, client: Any) -> Iterator[int]:
     """Yield the ID of every deal, through the client's documented bulk read of crm.deal.list.
 
@@ -138,13 +149,7 @@ def _deal_ids(job: Job, client: Any) -> Iterator[int]:
     name = job["client"]
     every = job.get("reads", "id") == "all"
     if name in ("b24crm", "b24crm_orjson"):  # typed Deal models; the UF_* field in additional_properties
-        import operator
-
-        import attrs
-
-        from b24crm.models import Deal
-
-        fields = operator.attrgetter(*(a.name for a in attrs.fields(Deal)))
+        fields = _deal_fields()
         for deal in client.crm.deal.iter_all(select=DEAL_SELECT):
             if every:
                 fields(deal)
@@ -183,10 +188,6 @@ def deal_decode(job: Job) -> dict[str, Any]:
 
     warnings.simplefilter("ignore", DeprecationWarning)
     client = _b24crm(job)
-    import operator
-
-    import attrs
-
     from b24crm.models import Deal
     from b24crm.runtime.converter import from_wire, records_from_wire
 
@@ -203,7 +204,7 @@ def deal_decode(job: Job) -> dict[str, Any]:
     def per_deal(fn: Callable[[], Any]) -> float:
         return min(timeit.repeat(fn, number=1, repeat=repeats)) / 2500 * 1e6
 
-    fields = operator.attrgetter(*(a.name for a in attrs.fields(Deal)))
+    fields = _deal_fields()
 
     def lazy_id() -> None:
         for deal in records_from_wire(records, Deal, "bench"):

@@ -199,7 +199,6 @@ class _FieldCode:
     """How one field is read from a wire record: source lines that leave the field's value in ``v``."""
 
     name: str
-    wire: str
     lines: tuple[str, ...]
 
 
@@ -272,7 +271,7 @@ def _model_code(conv: cattrs.Converter, cls: type) -> _ModelCode | None:
         if a.name == extra:
             ns[f"_f{i}"] = a.default.factory
             code = [f"v = _f{i}() if _known.issuperset(d) else {{k: x for k, x in d.items() if k not in _known}}"]
-            out.append(_FieldCode(a.name, "", tuple(code)))
+            out.append(_FieldCode(a.name, tuple(code)))
             continue
         wire = a.metadata.get(WIRE, a.name)
         tp = a.type
@@ -333,7 +332,7 @@ def _model_code(conv: cattrs.Converter, cls: type) -> _ModelCode | None:
             code = [f"v = d.get({wire!r}, _MISSING)", "if v is _MISSING:", f"    v = {default}"]
             if body:
                 code += ["else:"] + ["    " + line for line in body]
-        out.append(_FieldCode(a.name, wire, tuple(code)))
+        out.append(_FieldCode(a.name, tuple(code)))
     return _ModelCode(cls, tuple(out), ns)
 
 
@@ -460,26 +459,17 @@ def _hand_out(records: list[Any], cls: type, page: _Page) -> list[Any]:
     out: list[Any] = []
     for d in records:
         if d.__class__ is not dict:
-            if isinstance(d, list) and not d:
-                d = {}  # an empty object arrives as []
-            elif not isinstance(d, Mapping):
+            try:
+                d = _as_mapping(d, cls)
+            except ValueError:
                 raise ResponseDecodeError(
                     page.method, f"response does not match the spec: a record is {type(d).__name__}, not an object"
-                )
+                ) from None
         o: Any = new(cls)
         _SET_WIRE(o, d)
         _SET_READ(o, page)
         out.append(o)
     return out
-
-
-def records_from_wire(records: list[Any], cls: Any, method: str) -> list[Any]:
-    """The records of one list page as ``cls`` models: handed out undecoded (each field decoded when first
-    read, b24crm/runtime/record.py) for response models, decoded at once for anything else."""
-    if not _can_be_lazy(cls):
-        decoded: list[Any] = from_wire(records, list[cls], method)
-        return decoded
-    return _hand_out(records, cls, _Page(method, len(records)))
 
 
 class RecordDecoder:
@@ -508,6 +498,12 @@ class RecordDecoder:
             return decoded
         self._last = page = _Page(self._method, len(records))
         return _hand_out(records, self._cls, page)
+
+
+def records_from_wire(records: list[Any], cls: Any, method: str) -> list[Any]:
+    """The records of one list page as ``cls`` models: handed out undecoded (each field decoded when first
+    read, b24crm/runtime/record.py) for response models, decoded at once for anything else."""
+    return RecordDecoder(cls, method).decode(records)
 
 
 def _configure(conv: cattrs.Converter) -> cattrs.Converter:
@@ -556,9 +552,7 @@ def _configure(conv: cattrs.Converter) -> cattrs.Converter:
             def as_is(value: Any, _: Any) -> Any:
                 if value.__class__ is dict:
                     return value
-                if isinstance(value, list) and not value:
-                    return {}  # PHP encodes an empty array as []
-                return {_str(k): v for k, v in _as_mapping(value, dict).items()}
+                return {_str(k): v for k, v in _as_mapping(value, dict).items()}  # [] (PHP's empty array) too
 
             return as_is
         inner = make_mapping_structure_fn(dict[key, val], conv, key_type=key, val_type=val)  # type: ignore[valid-type]
